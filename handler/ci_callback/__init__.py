@@ -1,0 +1,49 @@
+"""ci-callback: receive, verify and act on Tencent Cloud Infinite callbacks.
+
+The public names are loaded lazily (PEP 562), so ``import ci_callback`` stays cheap
+on a cold start and pulls in nothing heavy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "parse_callback",
+    "InvalidCallback",
+    "JobCallback",
+    "WorkflowCallback",
+    "ModerationCallback",
+    "Router",
+]
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "parse_callback": ".parse",
+    "InvalidCallback": ".exceptions",
+    "JobCallback": ".models",
+    "WorkflowCallback": ".models",
+    "ModerationCallback": ".models",
+    "Router": ".router",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .exceptions import InvalidCallback
+    from .models import JobCallback, ModerationCallback, WorkflowCallback
+    from .parse import parse_callback
+    from .router import Router
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ci_callback' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(list(globals()) + __all__)
