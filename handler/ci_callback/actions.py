@@ -1,0 +1,257 @@
+"""Follow-up actions on COS: index objects, output tags, failure and review records.
+
+Every action is idempotent on its own: documents go to deterministic keys with
+deterministic content (no "written at" stamps), and tagging merges into the object's
+existing tags and skips the write when nothing changes. So a re-delivered callback
+leaves exactly what one delivery left.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from . import keys, log
+from .models import JobCallback, ModerationCallback, ObjectRef, PicProcessResult, SmartCoverResult, WorkflowCallback
+from .router import Invocation
+
+SCHEMA = 1
+MAX_TAGS = 10
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+_TAG_CHARS = re.compile(r"^[A-Za-z0-9 +\-=._:/@]*$")
+SOURCE = "ci-callback"
+
+
+class ActionSkipped(Exception):
+    """An action that cannot apply to this callback (no bucket, bucket not allowed…)."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _allowed(inv: Invocation, bucket: Optional[str]) -> bool:
+    allowed = inv.settings.allowed_buckets
+    return bool(bucket) and (not allowed or bucket in allowed)
+
+
+def index_location(inv: Invocation, *candidates: Optional[str]) -> str:
+    """The bucket our documents go to: the configured index bucket, else the first known one."""
+    bucket = inv.settings.index_bucket or next((b for b in candidates if b), None)
+    if not bucket:
+        raise ActionSkipped("no bucket to write the index to")
+    if not _allowed(inv, bucket) and not inv.settings.index_bucket:
+        raise ActionSkipped(f"bucket {bucket} is not in CI_CALLBACK_ALLOWED_BUCKETS")
+    return bucket
+
+
+def write_document(inv: Invocation, action: str, bucket: str, key: str, document: Mapping[str, Any],
+                   region: Optional[str] = None) -> None:
+    inv.services.storage.put_json(bucket, key, document, region)
+    inv.record(action, bucket=bucket, key=key)
+
+
+def valid_tag(key: str, value: str) -> bool:
+    return (
+        0 < len(key) <= MAX_TAG_KEY
+        and len(value) <= MAX_TAG_VALUE
+        and bool(_TAG_CHARS.match(key))
+        and bool(_TAG_CHARS.match(value))
+    )
+
+
+def merge_tags(existing: Mapping[str, str], ours: Mapping[str, str]) -> Dict[str, str]:
+    """Existing tags always survive; ours are added while they fit COS's limits."""
+    merged = dict(existing)
+    skipped: List[str] = []
+    for key, value in ours.items():
+        if not valid_tag(key, value):
+            skipped.append(key)
+        elif key in merged or len(merged) < MAX_TAGS:
+            merged[key] = value
+        else:
+            skipped.append(key)
+    if skipped:
+        log.warn("tags skipped to respect COS limits; kept the object's own tags", skipped=skipped,
+                 existing=len(existing))
+    return merged
+
+
+def tag_object(inv: Invocation, ref: ObjectRef, ours: Mapping[str, str]) -> str:
+    """Merge our tags into one object. Returns "tagged", "unchanged", "missing" or "skipped"."""
+    if not ref.key:
+        return "skipped"
+    if not _allowed(inv, ref.bucket):
+        log.warn("output bucket not allowed; not tagged", bucket=ref.bucket, key=ref.key)
+        return "skipped"
+    from .storage import NotFound  # noqa: PLC0415 - storage is only imported when acting
+
+    storage = inv.services.storage
+    try:
+        existing = storage.get_tags(ref.bucket, ref.key, ref.region)
+    except NotFound:
+        log.warn("output object not found; not tagged", bucket=ref.bucket, key=ref.key)
+        return "missing"
+    merged = merge_tags(existing, ours)
+    if merged == existing:
+        return "unchanged"
+    storage.put_tags(ref.bucket, ref.key, merged, ref.region)
+    return "tagged"
+
+
+def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, str],
+                also: Optional[Callable[[], None]] = None) -> Dict[str, int]:
+    """Tag every output concurrently on the container's bounded pool (plus one extra task)."""
+    pool = inv.services.pool
+    futures: List[Future] = [pool.submit(tag_object, inv, ref, ours) for ref in outputs]
+    extra = pool.submit(also) if also is not None else None
+    counts: Dict[str, int] = {}
+    first_error: Optional[BaseException] = None
+    for future in futures + ([extra] if extra else []):
+        try:
+            result = future.result()
+        except BaseException as exc:  # noqa: BLE001 - wait for all, then raise the first
+            first_error = first_error or exc
+            continue
+        if isinstance(result, str):
+            counts[result] = counts.get(result, 0) + 1
+    if first_error is not None:
+        raise first_error
+    return counts
+
+
+def our_tags(inv: Invocation, callback: JobCallback) -> Dict[str, str]:
+    prefix = inv.settings.tag_prefix
+    return {
+        f"{prefix}job-id": callback.job_id,
+        f"{prefix}tag": callback.tag or "unknown",
+        f"{prefix}source": SOURCE,
+    }
+
+
+# ---------------------------------------------------------------- documents
+
+
+def job_document(callback: JobCallback) -> Dict[str, Any]:
+    document: Dict[str, Any] = {"schema": SCHEMA, "type": type(callback.details).__name__, **callback.to_dict()}
+    details = callback.details
+    if isinstance(details, SmartCoverResult):
+        document["covers"] = [c.to_dict() for c in details.covers]
+    elif isinstance(details, PicProcessResult):
+        document["original"] = details.original.to_dict()
+        document["processed"] = details.processed.to_dict()
+    return document
+
+
+def failure_document(callback: JobCallback) -> Dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "kind": callback.kind,
+        "job_id": callback.job_id,
+        "tag": callback.tag,
+        "state": callback.state,
+        "code": callback.code,
+        "message": callback.message,
+        "input": callback.input.to_dict(),
+        "workflow": callback.workflow.to_dict() if callback.workflow else None,
+        "created_at": callback.to_dict()["created_at"],
+        "ended_at": callback.to_dict()["ended_at"],
+    }
+
+
+# ---------------------------------------------------------------- actions
+
+
+def index_and_tag_job(callback: JobCallback, inv: Invocation) -> None:
+    """Success: one index object for the job, and our tags on every output."""
+    settings = inv.settings
+    write_index = settings.enabled("index")
+    tag = settings.enabled("tag") and bool(callback.outputs)
+    index_task: Optional[Callable[[], None]] = None
+    if write_index:
+        first_output = callback.outputs[0].bucket if callback.outputs else None
+        try:
+            bucket = index_location(inv, callback.input.bucket, first_output)
+        except ActionSkipped as skipped:
+            log.warn("index not written", job_id=callback.job_id, reason=str(skipped))
+            inv.record("index-skipped", reason=str(skipped))
+        else:
+            key = keys.job_index_key(settings.index_prefix, callback.input.bucket, callback.input.key, callback.job_id)
+            document = job_document(callback)
+            region = callback.input.region if bucket == callback.input.bucket else None
+
+            def index_task() -> None:
+                write_document(inv, "index", bucket, key, document, region)
+
+    if tag:
+        counts = tag_outputs(inv, list(callback.outputs), our_tags(inv, callback), also=index_task)
+        inv.record("tag", objects=len(callback.outputs), **counts)
+    elif index_task is not None:
+        index_task()
+
+
+def record_failure(callback: JobCallback, inv: Invocation) -> None:
+    if not inv.settings.enabled("failure"):
+        return
+    try:
+        bucket = index_location(inv, callback.input.bucket, *(o.bucket for o in callback.outputs))
+    except ActionSkipped as skipped:
+        inv.record("failure-skipped", reason=str(skipped))
+        return
+    key = keys.failure_key(inv.settings.index_prefix, callback.job_id)
+    region = callback.input.region if bucket == callback.input.bucket else None
+    write_document(inv, "failure-record", bucket, key, failure_document(callback), region)
+
+
+def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
+    """A run manifest with every task, and a per-input pointer to the latest run."""
+    if not inv.settings.enabled("index"):
+        return
+    try:
+        bucket = index_location(inv, callback.input.bucket)
+    except ActionSkipped as skipped:
+        inv.record("index-skipped", reason=str(skipped))
+        return
+    prefix = inv.settings.index_prefix
+    manifest_key = keys.run_manifest_key(prefix, callback.input.bucket, callback.input.key, callback.run_id)
+    document = {"schema": SCHEMA, **callback.to_dict()}
+    write_document(inv, "run-manifest", bucket, manifest_key, document)
+    pointer_key = keys.latest_run_key(prefix, callback.input.bucket, callback.input.key)
+    pointer = {
+        "schema": SCHEMA,
+        "run_id": callback.run_id,
+        "workflow_id": callback.workflow_id,
+        "state": callback.state,
+        "created_at": document["created_at"],
+        "manifest": {"bucket": bucket, "key": manifest_key},
+    }
+    current = inv.services.storage.get_json(bucket, pointer_key)
+    if current == pointer:
+        inv.record("latest-run", bucket=bucket, key=pointer_key, changed=False)
+        return
+    if current and _newer(current, pointer):
+        inv.record("latest-run", bucket=bucket, key=pointer_key, changed=False, reason="a newer run is recorded")
+        return
+    write_document(inv, "latest-run", bucket, pointer_key, pointer)
+
+
+def _newer(current: Mapping[str, Any], ours: Mapping[str, Any]) -> bool:
+    """Is the recorded pointer newer than ours? Runs may be delivered out of order."""
+    return (str(current.get("created_at") or ""), str(current.get("run_id") or "")) > (
+        str(ours.get("created_at") or ""), str(ours.get("run_id") or ""))
+
+
+def record_review(callback: ModerationCallback, inv: Invocation) -> None:
+    if not inv.settings.enabled("index"):
+        return
+    try:
+        bucket = index_location(inv, callback.input.bucket)
+    except ActionSkipped as skipped:
+        inv.record("review-skipped", reason=str(skipped))
+        return
+    key = keys.review_key(inv.settings.index_prefix, callback.input.bucket, callback.input.key,
+                          callback.event, callback.job_id)
+    document = {"schema": SCHEMA, **callback.to_dict()}
+    region = callback.input.region if bucket == callback.input.bucket else None
+    write_document(inv, "review-record", bucket, key, document, region)

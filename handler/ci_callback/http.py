@@ -1,0 +1,166 @@
+"""The HTTP edge: either SCF trigger's event in, one integrated response out.
+
+API Gateway events carry ``requestContext``, ``queryStringParameters`` and
+``isBase64Encoded``; Function URL events are the same shape minus those keys.
+Every key is optional and header names arrive in any case.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional
+from urllib.parse import parse_qs
+
+from .exceptions import CiCallbackError
+
+APIGW = "apigw"
+FUNCTION_URL = "function_url"
+_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+
+
+class HttpError(CiCallbackError):
+    """A request the edge answers itself, with a status and a one-line reason."""
+
+    def __init__(self, status: int, reason: str, **extra: Any) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]  # lower-case names
+    query: Mapping[str, str]  # first value per name
+    body: bytes
+    source: str = APIGW
+    request_id: Optional[str] = None
+    source_ip: Optional[str] = None
+
+    def header(self, name: str) -> Optional[str]:
+        return self.headers.get(name.lower())
+
+    @property
+    def content_type(self) -> Optional[str]:
+        return self.headers.get("content-type")
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    payload: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def error(cls, status: int, reason: str, **extra: Any) -> "HttpResponse":
+        return cls(status, {"ok": False, "status": "rejected", "reason": reason, **extra})
+
+    def to_integrated(self) -> Dict[str, Any]:
+        """The dict API Gateway (isIntegratedResponse) and Function URLs turn into HTTP."""
+        headers = dict(_JSON_HEADERS)
+        headers.update(self.headers)
+        return {
+            "isBase64Encoded": False,
+            "statusCode": self.status,
+            "headers": headers,
+            "body": _utf8_safe(json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), default=str)),
+        }
+
+
+def _utf8_safe(text: str) -> str:
+    """JSON text that encodes as UTF-8: lone surrogates (from untrusted ``\\ud800``
+    escapes) go back to being escapes, which JSON reads as the same string."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _first(value: Any) -> Optional[str]:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _query(event: Mapping[str, Any]) -> Dict[str, str]:
+    """Merge every place a trigger may put the query; the full query string wins."""
+    merged: Dict[str, str] = {}
+    sources = (event.get("queryStringParameters"), event.get("rawQueryString"), event.get("queryString"))
+    for source in sources:
+        if isinstance(source, str):
+            source = parse_qs(source.lstrip("?"), keep_blank_values=True)
+        if isinstance(source, dict):
+            for name, value in source.items():
+                text = _first(value)
+                if text is not None:
+                    merged[str(name)] = text
+    return merged
+
+
+def _headers(raw: Any) -> Dict[str, str]:
+    headers: Dict[str, str] = {}
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            if isinstance(value, (list, tuple)):
+                value = ",".join(str(v) for v in value)
+            headers[str(name).lower()] = "" if value is None else str(value)
+    return headers
+
+
+def _body(event: Mapping[str, Any], max_bytes: int) -> bytes:
+    raw = event.get("body")
+    if raw is None:
+        return b""
+    if isinstance(raw, (dict, list)):  # some gateways hand over parsed JSON
+        raw = json.dumps(raw, ensure_ascii=False)
+    if isinstance(raw, (bytes, bytearray)):
+        data = bytes(raw)
+    elif isinstance(raw, str):
+        if event.get("isBase64Encoded") is True or str(event.get("isBase64Encoded")).lower() == "true":
+            # Check the size before decoding: base64 grows by 4/3.
+            if len(raw) * 3 // 4 > max_bytes + 3:
+                raise HttpError(413, f"body exceeds the {max_bytes}-byte limit")
+            try:
+                data = base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                raise HttpError(400, "body is marked base64 but is not valid base64") from None
+        else:
+            if len(raw) > max_bytes:  # cheap bound first: UTF-8 is never shorter than len()
+                raise HttpError(413, f"body exceeds the {max_bytes}-byte limit")
+            data = raw.encode("utf-8", "surrogatepass")
+    else:
+        raise HttpError(400, "body is not a string")
+    if len(data) > max_bytes:
+        raise HttpError(413, f"body exceeds the {max_bytes}-byte limit")
+    return data
+
+
+def request_from_event(event: Any, max_body_bytes: int, context: Optional[Mapping[str, Any]] = None) -> HttpRequest:
+    """Read either trigger's event into one request. Raises HttpError for 400/405/413."""
+    if not isinstance(event, dict):
+        raise HttpError(400, "event is not an HTTP trigger event")
+    request_context = event.get("requestContext") if isinstance(event.get("requestContext"), dict) else {}
+    method = str(event.get("httpMethod") or request_context.get("httpMethod") or "").upper()
+    headers = _headers(event.get("headers"))
+    is_apigw = bool(request_context) or "queryStringParameters" in event or "isBase64Encoded" in event
+    request_id = None
+    if isinstance(context, dict):
+        request_id = _first(context.get("request_id"))
+    request_id = request_id or headers.get("x-api-requestid") or _first(request_context.get("requestId"))
+    if method != "POST":
+        shown = " ".join(method.split())[:16] or "unknown"  # untrusted: one short line
+        raise HttpError(405, f"method {shown} not allowed; CI callbacks are POSTed", allow="POST")
+    return HttpRequest(
+        method=method,
+        path=str(event.get("path") or request_context.get("path") or "/"),
+        headers=headers,
+        query=_query(event),
+        body=_body(event, max_body_bytes),
+        source=APIGW if is_apigw else FUNCTION_URL,
+        request_id=request_id,
+        source_ip=_first(request_context.get("sourceIp")) or headers.get("x-scf-remote-addr"),
+    )

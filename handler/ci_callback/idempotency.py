@@ -1,0 +1,78 @@
+"""Processed markers: a re-delivered callback becomes a cheap 200, and concurrent
+duplicates never both run non-idempotent actions (notify).
+
+Per (kind, id, state) there are numbered leases ``lease-1``, ``lease-2``… and a
+``done`` marker. A lease is taken with the one conditional write
+(``CosStorage.create_once``), so exactly one delivery owns it. A lease left by a
+crashed run expires after ``marker_ttl_seconds``; the next delivery then takes the
+next number. What is guaranteed where is in the README.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from . import keys
+from .models import Callback
+
+MAX_LEASES = 5
+
+
+@dataclass
+class Lease:
+    bucket: str
+    base: str
+    number: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.base}lease-{self.number}.json"
+
+    @property
+    def done_key(self) -> str:
+        return f"{self.base}done.json"
+
+
+@dataclass
+class Claim:
+    lease: Optional[Lease]
+    duplicate: Optional[str] = None  # "done" or "in-progress" when someone else has it
+
+
+def marker_base(prefix: str, callback: Callback) -> str:
+    return f"{prefix}{callback.kind}/{keys.encode_id(callback.id)}/{keys.encode_id(callback.state or 'none')}/"
+
+
+def claim(storage: Any, bucket: str, prefix: str, callback: Callback, ttl: int, owner: Optional[str]) -> Claim:
+    base = marker_base(prefix, callback)
+    now = time.time()
+    for number in range(1, MAX_LEASES + 1):
+        lease = Lease(bucket, base, number)
+        record = {"status": "in-progress", "owner": owner, "expires_at": round(now + ttl, 3)}
+        if storage.create_once(bucket, lease.key, record):
+            return Claim(lease)
+        if number == 1 and storage.head(bucket, lease.done_key) is not None:
+            return Claim(None, "done")
+        held = storage.get_json(bucket, lease.key)
+        if held is None:  # released between our write and read: try this number again later
+            if storage.create_once(bucket, lease.key, record):
+                return Claim(lease)
+            continue
+        if float(held.get("expires_at") or 0) > now:
+            return Claim(None, "in-progress")
+        # expired lease from a crashed run: take the next number
+    return Claim(None, "in-progress")
+
+
+def complete(storage: Any, lease: Lease, summary: dict) -> None:
+    storage.put_json(lease.bucket, lease.done_key, {"status": "done", **summary})
+
+
+def release(storage: Any, lease: Lease) -> None:
+    """Give the lease back after a failure, so CI's retry can run at once."""
+    try:
+        storage.delete(lease.bucket, lease.key)
+    except Exception:  # noqa: BLE001 - an unreleased lease simply expires
+        pass

@@ -1,0 +1,51 @@
+"""The durable inbox: the raw body, stored before any action runs, for replay.
+
+Keys and content are deterministic, so a re-delivery rewrites the same object.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Dict, Mapping, Optional
+
+from . import keys
+from .http import HttpRequest
+from .models import Callback
+
+KEPT_HEADERS = ("content-type", "x-ci-content-version")
+
+
+def archive_key(prefix: str, callback: Callback, body: bytes) -> str:
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    state = keys.encode_id(callback.state or "none")
+    return f"{prefix}{callback.kind}/{keys.encode_id(callback.id)}/{state}-{digest}.json"
+
+
+def archive_document(request: HttpRequest, callback: Callback) -> Dict[str, Any]:
+    try:
+        text: Optional[str] = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    document: Dict[str, Any] = {
+        "schema": 1,
+        "kind": callback.kind,
+        "id": callback.id,
+        "tag": callback.tag,
+        "state": callback.state,
+        "event": callback.event,
+        "created_at": callback.to_dict()["created_at"],
+        "headers": {h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
+        "sha256": hashlib.sha256(request.body).hexdigest(),
+    }
+    if text is not None:
+        document["body"] = text
+    else:
+        document["body_base64"] = base64.b64encode(request.body).decode("ascii")
+    return document
+
+
+def body_of(document: Mapping[str, Any]) -> bytes:
+    if "body_base64" in document:
+        return base64.b64decode(document["body_base64"])
+    return str(document.get("body", "")).encode("utf-8")

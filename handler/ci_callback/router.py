@@ -1,0 +1,106 @@
+"""Route a parsed callback to its handlers by kind, Tag and state.
+
+A tiny ``on()`` registry in the spirit of octokit/webhooks: every handler whose key
+matches runs, most specific first; the fallback runs only when none matched.
+Keys are ``(kind, tag, state)`` with ``"*"`` as the wildcard. For workflows the tag
+is always ``"*"``; for moderation it is the event (``ReviewImage`` …).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .models import JOB, MODERATION, WORKFLOW, Callback
+
+ANY = "*"
+KINDS = (JOB, WORKFLOW, MODERATION)
+Key = Tuple[str, str, str]
+Handler = Callable[[Callback, "Invocation"], Any]
+
+
+@dataclass
+class Invocation:
+    """What a handler gets beside the callback: settings, services and a record of actions."""
+
+    request_id: Optional[str] = None
+    settings: Any = None
+    services: Any = None  # the I/O adapters (COS, notify); None in the pure core
+    deadline: Optional[float] = None  # time.monotonic() by which to be done
+    actions: List[Dict[str, Any]] = field(default_factory=list)
+
+    def record(self, action: str, **details: Any) -> None:
+        self.actions.append({"action": action, **details})
+
+
+@dataclass(frozen=True)
+class Route:
+    key: Key
+    handler: Handler
+    fallback: bool = False
+
+    @property
+    def name(self) -> str:
+        return getattr(self.handler, "__name__", repr(self.handler))
+
+
+def _specificity(key: Key) -> int:
+    _, tag, state = key
+    return (2 if tag != ANY else 0) + (1 if state != ANY else 0)
+
+
+class Router:
+    def __init__(self) -> None:
+        self._handlers: Dict[Key, List[Handler]] = {}
+        self._fallback: List[Handler] = []
+
+    def on(self, kind: str, tag: str = ANY, state: str = ANY) -> Callable[[Handler], Handler]:
+        """Register ``handler(callback, invocation)`` for a kind, optionally a Tag and a state."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown callback kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+        def register(handler: Handler) -> Handler:
+            self._handlers.setdefault((kind, tag or ANY, state or ANY), []).append(handler)
+            return handler
+
+        return register
+
+    def on_job(self, tag: str = ANY, state: str = ANY) -> Callable[[Handler], Handler]:
+        return self.on(JOB, tag, state)
+
+    def on_workflow(self, state: str = ANY) -> Callable[[Handler], Handler]:
+        return self.on(WORKFLOW, ANY, state)
+
+    def on_moderation(self, event: str = ANY, state: str = ANY) -> Callable[[Handler], Handler]:
+        return self.on(MODERATION, event, state)
+
+    def fallback(self, handler: Handler) -> Handler:
+        """Register a handler for callbacks nothing else matched."""
+        self._fallback.append(handler)
+        return handler
+
+    def remove(self, handler: Handler) -> None:
+        """Unregister a handler everywhere (to replace a built-in one)."""
+        for handlers in self._handlers.values():
+            while handler in handlers:
+                handlers.remove(handler)
+        while handler in self._fallback:
+            self._fallback.remove(handler)
+
+    def resolve(self, callback: Callback) -> List[Route]:
+        """Every matching handler, most specific key first; else the fallback."""
+        kind = callback.kind
+        tag = (callback.tag or ANY) if kind != WORKFLOW else ANY
+        state = callback.state or ANY
+        keys = {(kind, t, s) for t in (tag, ANY) for s in (state, ANY)}
+        matched = sorted((k for k in keys if k in self._handlers), key=_specificity, reverse=True)
+        routes = [Route(key, handler) for key in matched for handler in self._handlers[key]]
+        if routes:
+            return routes
+        return [Route((kind, ANY, ANY), handler, fallback=True) for handler in self._fallback]
+
+    def copy(self) -> "Router":
+        twin = Router()
+        twin._handlers = {key: list(handlers) for key, handlers in self._handlers.items()}
+        twin._fallback = list(self._fallback)
+        return twin

@@ -1,0 +1,55 @@
+"""The I/O adapters one invocation uses, built lazily so a refused request imports nothing."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
+
+from .settings import Credentials, Settings
+
+_pool: Optional[ThreadPoolExecutor] = None
+_pool_size = 0
+
+
+def pool(size: int) -> ThreadPoolExecutor:
+    """A small bounded pool per container for output fan-out."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size != size:
+        _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ci-fanout")
+        _pool_size = size
+    return _pool
+
+
+class Services:
+    def __init__(self, settings: Settings, credentials: Optional[Credentials] = None,
+                 deadline: Optional[float] = None, region: Optional[str] = None) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.deadline = deadline
+        self.region = region or settings.region
+        self._storage = None
+        self._notifier = None
+
+    @classmethod
+    def from_env(cls, settings: Settings, deadline: Optional[float] = None, region: Optional[str] = None) -> "Services":
+        return cls(settings, Credentials.from_env(), deadline, region)
+
+    @property
+    def storage(self):  # type: ignore[no-untyped-def]  # -> CosStorage, imported lazily
+        if self._storage is None:
+            from .storage import CosStorage  # noqa: PLC0415
+
+            self._storage = CosStorage(self.settings, self.credentials, self.region, self.deadline)
+        return self._storage
+
+    @property
+    def notifier(self):  # type: ignore[no-untyped-def]
+        if self._notifier is None:
+            from .notify import Notifier  # noqa: PLC0415
+
+            self._notifier = Notifier(self.settings, self.credentials, self.region)
+        return self._notifier
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        return pool(self.settings.fanout)

@@ -1,0 +1,217 @@
+"""The COS adapter: one thin layer over cos-python-sdk-v5, and the only module that imports it.
+
+- Credentials are the function role's temporary keys, read per invocation.
+- ``CI_CALLBACK_COS_ENDPOINT=http://127.0.0.1:PORT`` sends every call to a local
+  S3-compatible server through the SDK's IP/Port/Scheme settings, so the bucket still
+  travels in the Host header exactly as in production.
+- One client per container and credential set; explicit timeouts; bounded retries on
+  5xx and network errors only, never past the invocation's deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from urllib.parse import urlsplit
+
+from .exceptions import CiCallbackError
+from .settings import Credentials, Settings
+
+T = TypeVar("T")
+TIMEOUT_SECONDS = 5
+RETRIES = 2
+BACKOFF_SECONDS = (0.1, 0.3)
+
+
+class StorageError(CiCallbackError):
+    """A COS call failed. ``transient`` says whether a retry (CI's or ours) can help."""
+
+    def __init__(self, message: str, *, status: Optional[int] = None, code: Optional[str] = None,
+                 transient: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.transient = transient
+
+
+class NotFound(StorageError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=404, code="NoSuchKey", transient=False)
+
+
+class AlreadyExists(StorageError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=409, code="FileAlreadyExists", transient=False)
+
+
+_clients: Dict[Tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(settings: Settings, credentials: Optional[Credentials], region: str) -> Any:
+    """One CosS3Client per (region, endpoint, keys): rotated keys get a fresh client."""
+    key = (region, settings.cos_endpoint, credentials)
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    from qcloud_cos import CosConfig, CosS3Client  # noqa: PLC0415 - heavy, only when acting
+
+    options: Dict[str, Any] = {"Region": region, "Timeout": TIMEOUT_SECONDS, "PoolMaxSize": 32, "PoolConnections": 4}
+    if credentials is not None:
+        options.update(SecretId=credentials.secret_id, SecretKey=credentials.secret_key, Token=credentials.token)
+    else:
+        options["Anonymous"] = True
+    if settings.cos_endpoint:
+        parts = urlsplit(settings.cos_endpoint)
+        options.update(Scheme=parts.scheme or "http", IP=parts.hostname, Port=parts.port or 80)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = CosS3Client(CosConfig(**options), retry=0)  # we retry ourselves, within the deadline
+            _clients[key] = client
+    return client
+
+
+def _translate(exc: Exception, what: str) -> StorageError:
+    from qcloud_cos.cos_exception import CosClientError, CosServiceError  # noqa: PLC0415
+
+    if isinstance(exc, CosServiceError):
+        status = exc.get_status_code()
+        code = exc.get_error_code()
+        message = f"{what}: COS answered {status} {code}"
+        if status == 404:
+            return NotFound(message)
+        if status in (409, 412):  # only conditional writes get these: the key is taken
+            return AlreadyExists(message)
+        return StorageError(message, status=status, code=code, transient=status >= 500 or status == 429)
+    if isinstance(exc, CosClientError):
+        return StorageError(f"{what}: {str(exc)[:160]}", transient=True)
+    return StorageError(f"{what}: {type(exc).__name__}: {str(exc)[:160]}", transient=True)
+
+
+class CosStorage:
+    """Object storage as the actions see it: JSON documents, tags, write-once markers."""
+
+    def __init__(self, settings: Settings, credentials: Optional[Credentials] = None,
+                 region: Optional[str] = None, deadline: Optional[float] = None) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.region = region or settings.region or "ap-guangzhou"
+        self.deadline = deadline
+        self.requests = 0  # COS requests issued through this adapter (benchmarks read it)
+        self._count_lock = threading.Lock()
+
+    # -------------------------------------------------------------- plumbing
+
+    def _call(self, what: str, region: Optional[str], operation: Callable[[Any], T]) -> T:
+        client = _client(self.settings, self.credentials, region or self.region)
+        for attempt in range(RETRIES + 1):
+            with self._count_lock:
+                self.requests += 1
+            try:
+                return operation(client)
+            except Exception as exc:  # noqa: BLE001 - translated right here
+                error = _translate(exc, what)
+                out_of_time = self.deadline is not None and time.monotonic() + BACKOFF_SECONDS[-1] + TIMEOUT_SECONDS > self.deadline
+                if not error.transient or attempt == RETRIES or out_of_time:
+                    raise error from None
+                time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -------------------------------------------------------------- objects
+
+    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream",
+                  region: Optional[str] = None) -> None:
+        self._call(f"put {bucket}/{key}", region,
+                   lambda c: c.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type))
+
+    def put_json(self, bucket: str, key: str, document: Mapping[str, Any], region: Optional[str] = None) -> None:
+        body = json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+        self.put_bytes(bucket, key, body, "application/json; charset=utf-8", region)
+
+    def get_bytes(self, bucket: str, key: str, region: Optional[str] = None) -> bytes:
+        def read(client: Any) -> bytes:
+            return client.get_object(Bucket=bucket, Key=key, KeySimplifyCheck=False)["Body"].get_raw_stream().read()
+
+        return self._call(f"get {bucket}/{key}", region, read)
+
+    def get_json(self, bucket: str, key: str, region: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """The JSON document at key, or None when there is none (or it is not JSON)."""
+        try:
+            data = json.loads(self.get_bytes(bucket, key, region))
+        except NotFound:
+            return None
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def head(self, bucket: str, key: str, region: Optional[str] = None) -> Optional[Dict[str, str]]:
+        try:
+            return self._call(f"head {bucket}/{key}", region, lambda c: c.head_object(Bucket=bucket, Key=key))
+        except NotFound:
+            return None
+
+    def delete(self, bucket: str, key: str, region: Optional[str] = None) -> None:
+        self._call(f"delete {bucket}/{key}", region, lambda c: c.delete_object(Bucket=bucket, Key=key))
+
+    def create_once(self, bucket: str, key: str, document: Mapping[str, Any], region: Optional[str] = None) -> bool:
+        """Write ``key`` only if it does not exist yet. True if we wrote it.
+
+        The one conditional write in the project. COS honours ``x-cos-forbid-overwrite``
+        (409 FileAlreadyExists) on unversioned buckets; S3-compatible servers such as the
+        local one honour ``If-None-Match: *`` (412). We send both; either refusal means
+        somebody else holds the key.
+        """
+        body = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+        def put(client: Any) -> Any:
+            return client.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*",
+                # The SDK has no kwarg for this header; Metadata entries are sent verbatim.
+                Metadata={"x-cos-forbid-overwrite": "true"},
+            )
+
+        try:
+            self._call(f"create {bucket}/{key}", region, put)
+        except AlreadyExists:
+            return False
+        return True
+
+    def list_keys(self, bucket: str, prefix: str, region: Optional[str] = None) -> Iterator[Tuple[str, Optional[str]]]:
+        """Yield ``(key, last_modified)`` under prefix, following pagination."""
+        marker = ""
+        while True:
+            page = self._call(
+                f"list {bucket}/{prefix}", region,
+                lambda c, m=marker: c.list_objects(Bucket=bucket, Prefix=prefix, Marker=m, MaxKeys=1000),
+            )
+            contents = page.get("Contents") or []
+            if isinstance(contents, dict):
+                contents = [contents]
+            for item in contents:
+                yield item.get("Key"), item.get("LastModified")
+            if str(page.get("IsTruncated", "false")).lower() != "true" or not contents:
+                return
+            marker = page.get("NextMarker") or contents[-1].get("Key")
+
+    # -------------------------------------------------------------- tags
+
+    def get_tags(self, bucket: str, key: str, region: Optional[str] = None) -> Dict[str, str]:
+        response = self._call(f"get tags {bucket}/{key}", region,
+                              lambda c: c.get_object_tagging(Bucket=bucket, Key=key))
+        tags: Dict[str, str] = {}
+        tag_set = (response or {}).get("TagSet") or {}
+        items: List[Any] = tag_set.get("Tag") or [] if isinstance(tag_set, dict) else []
+        if isinstance(items, dict):
+            items = [items]
+        for item in items:
+            if isinstance(item, dict) and item.get("Key") is not None:
+                tags[str(item["Key"])] = "" if item.get("Value") is None else str(item["Value"])
+        return tags
+
+    def put_tags(self, bucket: str, key: str, tags: Mapping[str, str], region: Optional[str] = None) -> None:
+        tagging = {"TagSet": {"Tag": [{"Key": k, "Value": v} for k, v in tags.items()]}}
+        self._call(f"put tags {bucket}/{key}", region,
+                   lambda c: c.put_object_tagging(Bucket=bucket, Key=key, Tagging=tagging))
