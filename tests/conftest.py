@@ -29,3 +29,64 @@ def corpus_file(name: str) -> bytes:
     if not path.exists():
         pytest.skip(f"corpus sample {name} not found under {CALLBACKS}")
     return path.read_bytes()
+
+
+# ---------------------------------------------------------------- the product on a real local COS
+
+TOKEN = "test-token-5f1c"
+BUCKET = "examplebucket-1250000000"
+REGION = "ap-guangzhou"
+
+
+@pytest.fixture(autouse=True)
+def _role_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SCF injects the role's temporary keys; tests use fixed fake ones."""
+    monkeypatch.setenv("TENCENTCLOUD_SECRETID", "AKIDlocaltest")
+    monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", "localtestkey")
+    monkeypatch.setenv("TENCENTCLOUD_SESSIONTOKEN", "localtesttoken")
+
+
+@pytest.fixture
+def cos():
+    """A real HTTP S3-compatible server (moto's S3 app) with the demo bucket created."""
+    from ci_callback.localcos import LocalCOS
+
+    with LocalCOS() as server:
+        server.create_bucket(BUCKET)
+        yield server
+
+
+@pytest.fixture
+def settings(cos):
+    """Settings pointing every COS call at the local server, with one accepted token."""
+    from ci_callback.settings import Settings
+
+    return Settings(tokens=(TOKEN,), cos_endpoint=cos.endpoint, region=REGION)
+
+
+def apigw_event(body, token=TOKEN, content_type="application/xml", headers=None, method="POST"):
+    """Wrap a callback body in an API Gateway event, as the trigger delivers it."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    all_headers = {"content-type": content_type, "x-api-requestid": "test-request"}
+    all_headers.update(headers or {})
+    return {
+        "requestContext": {"httpMethod": method, "path": "/ci-callback", "stage": "release", "sourceIp": "127.0.0.1"},
+        "headers": all_headers,
+        "body": body,
+        "isBase64Encoded": False,
+        "httpMethod": method,
+        "path": "/ci-callback",
+        "queryString": {"token": token} if token is not None else {},
+        "queryStringParameters": {"token": token} if token is not None else {},
+    }
+
+
+def invoke(event, settings, context=None, **kwargs):
+    """Call the handler as SCF does; return (status, payload dict)."""
+    import json
+
+    from ci_callback.app import handle
+
+    response = handle(event, context or {"request_id": "test", "time_limit_in_ms": 10000}, settings=settings, **kwargs)
+    return response["statusCode"], json.loads(response["body"])

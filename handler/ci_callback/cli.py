@@ -46,8 +46,61 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"ci-callback: cannot read the event: {exc}\n")
         return 2
+    if args.token and isinstance(event, dict):
+        query = dict(event.get("queryString") or {})
+        query["token"] = args.token
+        event["queryString"] = query
     _print_json(handle(event, context))
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .localdemo import run_demo
+
+    return run_demo(args.events)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not args.local:
+        sys.stderr.write("ci-callback: only --local is supported (it embeds a local COS)\n")
+        return 2
+    from .localdemo import run_serve
+
+    return run_serve(args.port, args.token, args.bucket)
+
+
+def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
+    from .times import parse_time
+
+    if value is None:
+        return None
+    stamp = parse_time(value if "T" in value or " " in value else value + "T00:00:00+08:00")
+    if stamp is None:
+        raise SystemExit(f"ci-callback: cannot read the time {value!r} (use 2026-11-20T10:00:00+08:00)")
+    return stamp
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import replay, select
+    from .services import Services
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    storage = Services.from_env(settings).storage
+    keys = list(select(storage, args.bucket, settings, args.prefix, _parse_time(args.since),
+                       _parse_time(args.until), args.failures))
+    if args.dry_run:
+        _print_json({"selected": keys})
+        return 0
+    results = replay(storage, args.bucket, settings, keys, force=args.force)
+    _print_json([r.__dict__ for r in results])
+    return 0 if all(200 <= r.status < 300 for r in results) else 1
+
+
+def cmd_check_deploy(args: argparse.Namespace) -> int:
+    from .deploycheck import main as check_main
+
+    return check_main(Path(args.root))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +115,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("invoke", help="run main_handler on an SCF event and print the integrated response")
     p.add_argument("event", help="SCF event JSON file (API Gateway or Function URL shape), or -")
     p.add_argument("--context", default=None, help="SCF context JSON file")
+    p.add_argument("--token", default=None, help="add ?token=… to the event (CI_CALLBACK_TOKENS must accept it)")
     p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("demo", help="run the local demo: embedded COS, replay events/, print what changed")
+    p.add_argument("--events", default=None, help="directory of SCF events (default ./events)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve main_handler over HTTP on 127.0.0.1 with an embedded COS")
+    p.add_argument("--local", action="store_true", help="embed a local S3-compatible COS (required)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--token", default=None, help="token to accept (default: generated and printed)")
+    p.add_argument("--bucket", default="examplebucket-1250000000", help="bucket to create in the local COS")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("replay", help="re-run archived callbacks through the pipeline")
+    p.add_argument("--bucket", required=True, help="bucket holding the archive (the index bucket)")
+    p.add_argument("--prefix", default="", help="only archive keys under this sub-prefix (e.g. job/)")
+    p.add_argument("--since", default=None, help="only callbacks archived at or after this time")
+    p.add_argument("--until", default=None, help="only callbacks archived at or before this time")
+    p.add_argument("--failures", action="store_true", help="only jobs with a failure record")
+    p.add_argument("--force", action="store_true", help="ignore processed markers and run actions again")
+    p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("check-deploy", help="validate serverless.yml and layers/ offline")
+    p.add_argument("--root", default=".", help="project root (default .)")
+    p.set_defaults(func=cmd_check_deploy)
     return parser
 
 

@@ -75,7 +75,7 @@ def decode_xml(body: bytes) -> Any:
             except (ExpatError, ValueError):
                 pass
         raise InvalidCallback(f"malformed XML: {exc}") from None
-    except ValueError as exc:  # xmltodict's "entities are disabled", bad encodings
+    except (ValueError, LookupError) as exc:  # "entities are disabled", bad or unknown encodings
         raise InvalidCallback(f"malformed XML: {exc}") from None
 
 

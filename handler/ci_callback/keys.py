@@ -1,25 +1,28 @@
 """Deterministic object keys for everything we write. Pure functions, no I/O.
 
-Input keys may hold anything (spaces, Chinese, ``+``, ``%``, ``..``). They are
-percent-encoded into one readable, injective path below the index prefix, so a
-re-delivered callback always lands on the same keys and no key can escape its prefix.
+Input keys may hold anything (spaces, Chinese, ``+``, ``%``, ``..``). They are kept
+readable and made injective: only ``%`` and control characters are percent-encoded,
+and a key with empty or dot segments (``a//b``, ``../x``) is encoded whole, so no key
+can escape its prefix and a re-delivered callback always lands on the same keys.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 from urllib.parse import quote
+
+_ESCAPE = re.compile(r"[%\x00-\x1f\x7f]")
 
 NO_BUCKET = "_"
 
 
 def encode_key(key: Optional[str]) -> str:
-    """Percent-encode an object key, keeping ``/`` unless a segment is empty or a dot-segment."""
+    """Escape ``%`` and control characters; encode the whole key if a segment is empty or dots."""
     key = key or ""
-    segments = key.split("/")
-    if not key or any(s in ("", ".", "..") for s in segments):
-        return quote(key, safe="") or "%00"
-    return quote(key, safe="/")
+    if not key or any(s in ("", ".", "..") for s in key.split("/")):
+        return quote(key, safe="") or "%-"  # no other branch yields a bare %
+    return _ESCAPE.sub(lambda m: f"%{ord(m.group()):02X}", key)
 
 
 def encode_id(value: Optional[str]) -> str:

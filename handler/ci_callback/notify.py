@@ -37,14 +37,14 @@ class Notifier:
         if self.credentials is None:
             raise NotifyError("no credentials for the notify call (TENCENTCLOUD_SECRETID/SECRETKEY unset)", False)
         cred = credential.Credential(self.credentials.secret_id, self.credentials.secret_key, self.credentials.token)
-        http = HttpProfile(reqTimeout=5)
         endpoint = self.settings.notify_endpoint
         if endpoint:
-            # A local endpoint for tests: "http://127.0.0.1:PORT" or "127.0.0.1:PORT".
-            http.protocol = "http" if endpoint.startswith("http://") or "://" not in endpoint else "https"
-            http.endpoint = endpoint.split("://", 1)[-1].rstrip("/")
+            # A local endpoint for tests. The SDK wants host:port without a scheme, and
+            # reads the protocol only in HttpProfile's constructor.
+            protocol = "https" if endpoint.startswith("https://") else "http"
+            http = HttpProfile(protocol=protocol, endpoint=endpoint.split("://", 1)[-1].rstrip("/"), reqTimeout=5)
         else:
-            http.endpoint = SCF_HOST
+            http = HttpProfile(endpoint=SCF_HOST, reqTimeout=5)
         return scf_client.ScfClient(cred, self.region, ClientProfile(httpProfile=http))
 
     def invoke(self, function: str, payload: Mapping[str, Any]) -> Optional[str]:

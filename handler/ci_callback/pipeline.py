@@ -79,8 +79,8 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             return _unavailable(callback, exc, fields, archived=True)
         if claim.lease is None:
             fields["actions"] = []
-            return respond(200, claim.duplicate or "duplicate", callback,
-                           reason="already processed" if claim.duplicate == "done" else None)
+            reason = "already processed" if claim.duplicate == "done" else "being processed by another delivery"
+            return respond(200, "duplicate", callback, reason=reason)
         lease = claim.lease
 
     # 4. Route and act; 5. notify downstream.

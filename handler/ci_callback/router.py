@@ -58,6 +58,8 @@ class Router:
         """Register ``handler(callback, invocation)`` for a kind, optionally a Tag and a state."""
         if kind not in KINDS:
             raise ValueError(f"unknown callback kind {kind!r}; expected one of {', '.join(KINDS)}")
+        if kind == WORKFLOW and (tag or ANY) != ANY:
+            raise ValueError("workflow callbacks have no Tag; register with on_workflow(state=…)")
 
         def register(handler: Handler) -> Handler:
             self._handlers.setdefault((kind, tag or ANY, state or ANY), []).append(handler)

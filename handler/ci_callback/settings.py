@@ -22,7 +22,7 @@ ENV_VARS: Dict[str, str] = {
     "CI_CALLBACK_INDEX_BUCKET": "bucket for index objects; default: the input's bucket",
     "CI_CALLBACK_ARCHIVE_PREFIX": "key prefix for the raw-callback inbox (default ci-inbox/)",
     "CI_CALLBACK_MARKER_PREFIX": "key prefix for processed markers (default ci-markers/)",
-    "CI_CALLBACK_ACTIONS": "built-in actions to run: index,tag,failure,notify,archive,dedupe (default all)",
+    "CI_CALLBACK_ACTIONS": "built-in actions to run: archive,dedupe,index,tag,failure,notify, or none (default all)",
     "CI_CALLBACK_TAG_PREFIX": "prefix of the tag keys we write (default ci-)",
     "CI_CALLBACK_COS_ENDPOINT": "http://127.0.0.1:PORT to send every COS call to a local S3-compatible server",
     "CI_CALLBACK_CI_ENDPOINT": "http://127.0.0.1:PORT to send CI query calls to a local endpoint",

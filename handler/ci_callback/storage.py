@@ -50,9 +50,10 @@ _clients: Dict[Tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(settings: Settings, credentials: Optional[Credentials], region: str) -> Any:
+def _client(settings: Settings, credentials: Optional[Credentials], region: str, ci: bool = False) -> Any:
     """One CosS3Client per (region, endpoint, keys): rotated keys get a fresh client."""
-    key = (region, settings.cos_endpoint, credentials)
+    endpoint = settings.ci_endpoint if ci else settings.cos_endpoint
+    key = (region, endpoint, credentials)
     client = _clients.get(key)
     if client is not None:
         return client
@@ -63,8 +64,8 @@ def _client(settings: Settings, credentials: Optional[Credentials], region: str)
         options.update(SecretId=credentials.secret_id, SecretKey=credentials.secret_key, Token=credentials.token)
     else:
         options["Anonymous"] = True
-    if settings.cos_endpoint:
-        parts = urlsplit(settings.cos_endpoint)
+    if endpoint:
+        parts = urlsplit(endpoint)
         options.update(Scheme=parts.scheme or "http", IP=parts.hostname, Port=parts.port or 80)
     with _clients_lock:
         client = _clients.get(key)
@@ -105,8 +106,8 @@ class CosStorage:
 
     # -------------------------------------------------------------- plumbing
 
-    def _call(self, what: str, region: Optional[str], operation: Callable[[Any], T]) -> T:
-        client = _client(self.settings, self.credentials, region or self.region)
+    def _call(self, what: str, region: Optional[str], operation: Callable[[Any], T], ci: bool = False) -> T:
+        client = _client(self.settings, self.credentials, region or self.region, ci)
         for attempt in range(RETRIES + 1):
             with self._count_lock:
                 self.requests += 1
@@ -195,6 +196,10 @@ class CosStorage:
             if str(page.get("IsTruncated", "false")).lower() != "true" or not contents:
                 return
             marker = page.get("NextMarker") or contents[-1].get("Key")
+
+    def query_ci(self, method: str, region: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+        """A CI query API call (``ci_get_media_jobs`` …) on the CI endpoint. Trusted, signed."""
+        return self._call(f"CI {method}", region, lambda c: getattr(c, method)(**kwargs), ci=True) or {}
 
     # -------------------------------------------------------------- tags
 

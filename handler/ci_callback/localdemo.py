@@ -1,0 +1,231 @@
+"""``ci-callback demo`` and ``ci-callback serve --local``: the product on an embedded COS.
+
+The demo starts a local S3-compatible server, seeds the objects the sample events
+name, replays ``events/`` through ``main_handler`` exactly as SCF would call it, and
+prints the index objects and tags that appeared.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from .settings import Settings
+
+DEMO_BUCKET = "examplebucket-1250000000"
+
+
+def find_events_dir(explicit: Optional[str] = None) -> Path:
+    candidates = [Path(explicit)] if explicit else []
+    candidates += [Path.cwd() / "events", Path(__file__).resolve().parents[2] / "events"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit("ci-callback: no events/ directory found (run from the project root or pass --events)")
+
+
+def load_events(directory: Path) -> List[Tuple[str, Dict[str, Any]]]:
+    events = []
+    for path in sorted(directory.glob("*.json")):
+        if path.name == "context.json":
+            continue
+        events.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
+    return events
+
+
+def with_token(event: Dict[str, Any], token: str) -> Dict[str, Any]:
+    event = dict(event)
+    query = dict(event.get("queryString") or {})
+    query["token"] = token
+    event["queryString"] = query
+    return event
+
+
+def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
+    """Settings for local runs: env as usual, plus the local COS and a generated token."""
+    base = Settings.from_env()
+    values = {**base.__dict__, "tokens": (token,), "cos_endpoint": endpoint, **overrides}
+    values.pop("extra", None)
+    return Settings(**values)
+
+
+def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[int, List[str]]:
+    """Create every bucket, input and output object the events name (outputs as tiny files)."""
+    from .http import request_from_event
+    from .parse import parse_callback
+    from .exceptions import InvalidCallback
+    from .models import JobCallback
+
+    client = cos.client()
+    made = 0
+    buckets = set()
+    for _, event in events:
+        try:
+            callback = parse_callback(request_from_event(event, 6 * 1024 * 1024).body)
+        except (InvalidCallback, Exception):  # noqa: BLE001 - a demo event that is not a callback seeds nothing
+            continue
+        refs = [callback.input] + (list(callback.outputs) if isinstance(callback, JobCallback) else [])
+        for ref in refs:
+            if not ref.bucket or not ref.key:
+                continue
+            if ref.bucket not in buckets:
+                cos.create_bucket(ref.bucket)
+                buckets.add(ref.bucket)
+            client.put_object(Bucket=ref.bucket, Key=ref.key, Body=b"demo object")
+            made += 1
+    if DEMO_BUCKET not in buckets:
+        cos.create_bucket(DEMO_BUCKET)
+        buckets.add(DEMO_BUCKET)
+    return made, sorted(buckets)
+
+
+def _table(rows: List[List[str]], headers: List[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore[no-untyped-def]
+    from . import log
+    from .app import handle
+    from .localcos import LocalCOS
+
+    out = out or sys.stdout
+    log.set_stream(open(os.devnull, "w"))  # the demo prints its own summary
+    events = load_events(find_events_dir(events_dir))
+    token = secrets.token_urlsafe(18)
+    os.environ.setdefault("TENCENTCLOUD_SECRETID", "local-demo")
+    os.environ.setdefault("TENCENTCLOUD_SECRETKEY", "local-demo")
+    with LocalCOS() as cos:
+        settings = local_settings(cos.endpoint, token)
+        seeded, buckets = seed_objects(cos, events)
+        client = cos.client()
+        # One cover already carries a user's tag: ours are merged, theirs kept.
+        client.put_object_tagging(Bucket=DEMO_BUCKET, Key="covers/launch-0.jpg",
+                                  Tagging={"TagSet": {"Tag": [{"Key": "team", "Value": "marketing"}]}})
+        out.write(f"Embedded COS at {cos.endpoint}; seeded {seeded} objects; token generated for this run.\n\n")
+
+        rows = []
+        context = {"request_id": "demo", "time_limit_in_ms": 10000}
+        again = [e for e in events if "smartcover" in e[0]][:1] or events[:1]
+        for name, event in events + again:  # one event twice: a re-delivery
+            response = handle(with_token(event, token), context, settings=settings)
+            payload = json.loads(response["body"])
+            actions = ", ".join(a["action"] for a in payload.get("actions", [])) or "-"
+            rows.append([name, str(response["statusCode"]), payload.get("status", ""), str(payload.get("tag") or payload.get("kind") or ""), actions])
+        wrong = handle(with_token(events[0][1], "wrong-token"), context, settings=settings)
+        rows.append(["(wrong token)", str(wrong["statusCode"]), json.loads(wrong["body"])["status"], "-", "-"])
+        out.write("Callbacks replayed through main_handler\n")
+        out.write(_table(rows, ["event", "http", "status", "tag/kind", "actions"]) + "\n\n")
+
+        index_rows, tag_rows = [], []
+        for bucket in buckets:
+            for item in _list(client, bucket):
+                key = item["Key"]
+                if key.startswith(settings.index_prefix):
+                    index_rows.append([bucket, key, str(item.get("Size"))])
+                elif not key.startswith((settings.archive_prefix, settings.marker_prefix)):
+                    tags = (client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet") or {}).get("Tag") or []
+                    tags = [tags] if isinstance(tags, dict) else tags
+                    if tags:
+                        text = ", ".join(f"{t['Key']}={t['Value']}" for t in tags)
+                        tag_rows.append([key, text])
+        out.write("Index objects written\n" + _table(index_rows, ["bucket", "key", "bytes"]) + "\n\n")
+        out.write("Tags on output objects\n" + _table(tag_rows, ["object", "tags"]) + "\n")
+        archived = sum(1 for b in buckets for i in _list(client, b) if i["Key"].startswith(settings.archive_prefix))
+        out.write(f"\n{archived} raw callbacks archived under {settings.archive_prefix} for replay.\n")
+    return 0
+
+
+def _list(client: Any, bucket: str) -> List[Dict[str, Any]]:
+    contents = client.list_objects(Bucket=bucket, MaxKeys=1000).get("Contents", []) or []
+    return [contents] if isinstance(contents, dict) else list(contents)
+
+
+# ---------------------------------------------------------------- serve --local
+
+
+def event_from_http(method: str, target: str, headers: Dict[str, str], body: bytes) -> Dict[str, Any]:
+    """Wrap a plain HTTP request in an API Gateway event, as the trigger would."""
+    parts = urlsplit(target)
+    query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    return {
+        "httpMethod": method,
+        "path": parts.path or "/",
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "queryString": query,
+        "queryStringParameters": query,
+        "body": text,
+        "isBase64Encoded": encoded,
+        "requestContext": {"httpMethod": method, "path": parts.path or "/", "stage": "local", "sourceIp": "127.0.0.1"},
+    }
+
+
+def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0):  # type: ignore[no-untyped-def]
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from .app import handle
+
+    class CallbackHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            event = event_from_http(self.command, self.path, dict(self.headers.items()), body)
+            response = handle(event, {"request_id": secrets.token_hex(8), "time_limit_in_ms": 10000}, settings=settings)
+            data = response["body"].encode("utf-8")
+            self.send_response(response["statusCode"])
+            for name, value in response["headers"].items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = do_GET = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the console quiet
+            pass
+
+    server = ThreadingHTTPServer((host, port), CallbackHandler)
+    server.daemon_threads = True
+    return server
+
+
+def run_serve(port: int = 8080, token: Optional[str] = None, bucket: str = DEMO_BUCKET) -> int:
+    from .localcos import LocalCOS
+
+    token = token or secrets.token_urlsafe(18)
+    os.environ.setdefault("TENCENTCLOUD_SECRETID", "local-serve")
+    os.environ.setdefault("TENCENTCLOUD_SECRETKEY", "local-serve")
+    with LocalCOS() as cos:
+        cos.create_bucket(bucket)
+        server = make_http_server(local_settings(cos.endpoint, token), port=port)
+        host, bound = server.server_address[:2]
+        sys.stderr.write(
+            f"ci-callback serving on http://{host}:{bound}/?token={token}\n"
+            f"embedded COS at {cos.endpoint} (bucket {bucket})\n"
+            f"try: curl -s -X POST 'http://{host}:{bound}/?token={token}' -H 'Content-Type: application/xml' --data-binary @body.xml\n"
+        )
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            thread.join()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.shutdown()
+    return 0

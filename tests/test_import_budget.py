@@ -1,0 +1,77 @@
+"""Cold start: ``import index`` (what SCF does at instance start) stays small and fast.
+
+The COS/SCF SDKs, requests, xmltodict and moto are imported only when a request needs
+them (an XML body, an action on COS), never by the import of the entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+HEAVY = ("qcloud_cos", "tencentcloud", "requests", "xmltodict", "moto", "urllib3", "boto3", "botocore")
+RUNS = 5
+BUDGET_SECONDS = 0.5  # generous so CI noise cannot flake; the printed figure is what matters
+
+# Runs in a fresh interpreter: -I ignores PYTHON* variables and the user site, -S skips
+# site-packages' .pth hooks (they may import anything), so only index's own imports count.
+# time and sys are imported before the clock starts, everything else after it stops.
+PROBE = r"""
+import sys, time
+sys.path.insert(0, HANDLER)
+before = set(sys.modules)
+start = time.perf_counter()
+import index
+elapsed = time.perf_counter() - start
+after = set(sys.modules)
+import json
+print(json.dumps({
+    "seconds": elapsed,
+    "new": sorted(after - before),
+    "main_handler": callable(getattr(index, "main_handler", None)),
+}))
+"""
+
+
+def probe(*flags: str) -> dict:
+    code = PROBE.replace("HANDLER", repr(str(ROOT / "handler")))
+    done = subprocess.run([sys.executable, *flags, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return [probe("-I", "-S") for _ in range(RUNS)]
+
+
+def test_index_exposes_main_handler(runs):
+    assert all(run["main_handler"] for run in runs)
+
+
+def test_index_imports_no_heavy_module(runs):
+    new = runs[0]["new"]
+    heavy = sorted(m for m in new if m.split(".")[0] in HEAVY)
+    assert heavy == [], f"import index pulled in {heavy}"
+    assert "index" in new and "ci_callback.app" in new
+
+
+def test_index_imports_no_heavy_module_with_site_packages():
+    # The same with site-packages active, as on SCF (layers and the code root on the path).
+    new = probe("-I")["new"]
+    assert sorted(m for m in new if m.split(".")[0] in HEAVY) == []
+
+
+def test_index_import_time(runs):
+    times = sorted(run["seconds"] for run in runs)
+    best, median = times[0], statistics.median(times)
+    modules = len(runs[0]["new"])
+    print(f"\nimport index: best {best * 1000:.1f} ms, median {median * 1000:.1f} ms over {RUNS} fresh "
+          f"interpreters; {modules} modules newly imported")
+    assert median < BUDGET_SECONDS
