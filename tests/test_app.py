@@ -319,18 +319,25 @@ def test_doc_sample_post_is_a_400_not_a_callback():
     assert "not a CI callback" in payload["reason"]
 
 
-def test_lone_surrogate_in_a_json_body_does_not_crash(monkeypatch):
+def test_lone_surrogate_in_a_json_body_is_refused_without_crashing(monkeypatch):
+    # A lone "\ud800" can be no CI job id and no COS key: 400, and the log line still writes.
     import io
 
     strict = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # like a real UTF-8 stdout
     monkeypatch.setattr(log, "_stream", strict)
     body = '{"EventName": "TaskFinish", "JobsDetail": {"JobId": "j\\ud800", "Tag": "T\\udfff", "State": "Success"}}'
     out = handle(post(body), CONTEXT, settings=SETTINGS)
-    payload = check(out, 200)
-    assert payload["id"] == "j\ud800"
+    payload = check(out, 400)
+    assert "surrogate" in payload["reason"]
     strict.flush()
     line = strict.buffer.getvalue().decode("utf-8").strip()
-    assert json.loads(line)["id"] == "j\ud800"
+    assert json.loads(line)["status"] == 400
+
+
+def test_paired_surrogate_escapes_are_accepted():
+    body = '{"EventName": "TaskFinish", "JobsDetail": {"JobId": "j1", "Tag": "T", "State": "Success", "Operation": {"UserData": "\\ud83d\\ude00"}}}'
+    out = handle(post(body), CONTEXT, settings=SETTINGS)
+    check(out, 200)
 
 
 # ---------------------------------------------------------------- CLI

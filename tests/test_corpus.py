@@ -499,7 +499,9 @@ def test_media_md5(name):
         assert len(md5) == 9
 
 
-@pytest.mark.parametrize("name", ["SuperResolution-xml-1.xml", "SuperResolution-xml-3.xml", "SuperResolution-json-1.json"])
+@pytest.mark.parametrize(
+    "name", ["SuperResolution-xml-1.xml", "SuperResolution-xml-3.xml", "SuperResolution-json-1.json"]
+)
 def test_nested_failed_state_does_not_leak(name):
     """Operation.DigitalWatermark.State=Failed sits inside a job whose own State is Success."""
     callback = parse_callback(corpus_file(name))

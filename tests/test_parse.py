@@ -340,7 +340,8 @@ def test_empty_message_forms_agree():
     bodies.append(as_json(doc))
     for body in bodies:
         assert parse(body)["message"] is None
-    assert parse(b"<Response><JobsDetail><JobId>j</JobId><Message></Message></JobsDetail></Response>")["message"] is None
+    explicit_empty = b"<Response><JobsDetail><JobId>j</JobId><Message></Message></JobsDetail></Response>"
+    assert parse(explicit_empty)["message"] is None
     assert parse(as_json(job_doc(Message="SUCCESS")))["message"] == "SUCCESS"
 
 
@@ -665,7 +666,10 @@ def test_docprocess_pages():
 <Output><Bucket>docs-1</Bucket><Object>pages/a-${Page}.png</Object><Region>ap-nanjing</Region></Output>
 </Operation></JobsDetail></Response>"""
     data = parse(body)
-    assert data["outputs"] == [out("pages/a-1.png", "docs-1", "ap-nanjing"), out("pages/a-2.png", "docs-1", "ap-nanjing")]
+    assert data["outputs"] == [
+        out("pages/a-1.png", "docs-1", "ap-nanjing"),
+        out("pages/a-2.png", "docs-1", "ap-nanjing"),
+    ]
     assert data["input"] == {"bucket": None, "region": None, "object": "a.pptx"}
 
 
@@ -1060,7 +1064,8 @@ def test_json_unpaired_surrogates_do_not_crash(body):
 
 
 def test_json_surrogate_pairs_are_fine():
-    data = parse(b'{"EventName": "TaskFinish", "JobsDetail": {"JobId": "j", "Input": {"Object": "\\ud83d\\ude00.jpg"}}}')
+    body = b'{"EventName": "TaskFinish", "JobsDetail": {"JobId": "j", "Input": {"Object": "\\ud83d\\ude00.jpg"}}}'
+    data = parse(body)
     assert data["input"]["object"] == "\U0001F600.jpg"
 
 
@@ -1142,3 +1147,20 @@ def test_invalid_callback_is_a_value_error():
 
 def test_unknown_xml_root_is_named_in_the_message():
     assert "Error" in invalid(b"<Error><Code>NoSuchKey</Code></Error>")
+
+
+def test_object_keys_keep_leading_and_trailing_spaces_in_xml_and_json():
+    # COS keys may begin or end with spaces; identifiers and states are trimmed.
+    xml = (
+        b"<Response><EventName> TaskFinish </EventName><JobsDetail><JobId> j1 </JobId><Tag>Transcode</Tag>"
+        b"<State>Success</State><Input><BucketId>b-1</BucketId><Object> in put.mp4 </Object></Input>"
+        b"<Operation><MediaResult><OutputFile><Bucket>b-1</Bucket><ObjectName> out .mp4</ObjectName>"
+        b"</OutputFile></MediaResult></Operation></JobsDetail></Response>"
+    )
+    model = parse_callback(xml).to_dict()
+    assert model["job_id"] == "j1" and model["event"] == "TaskFinish"
+    assert model["input"]["object"] == " in put.mp4 "
+    assert [o["object"] for o in model["outputs"]] == [" out .mp4"]
+    as_json = json.dumps({"EventName": "TaskFinish", "JobsDetail": {"JobId": "j1", "State": "Success",
+                          "Input": {"BucketId": "b-1", "Object": " in put.mp4 "}}})
+    assert parse_callback(as_json).to_dict()["input"]["object"] == " in put.mp4 "

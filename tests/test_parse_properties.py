@@ -165,10 +165,12 @@ def test_text_with_surrogates(prefix, tail):
     check(prefix + tail + '"}}')
 
 
-PREFIXES = [b"<", b"{", b"[", b"\xef\xbb\xbf<", b"<?xml version='1.0'?>", b'<?xml version="1.0" encoding="',
-            b"<?xml version='1.0' encoding='utf-8'?><Response><JobsDetail><JobId>", b"<Response>", b"<Response><JobsDetail>",
-            b'{"JobsDetail":', b'{"EventName":"TaskFinish","JobsDetail":{"JobId":', b'{"code":0,"data":',
-            b"<!DOCTYPE ", b"<!ENTITY "]
+PREFIXES = [
+    b"<", b"{", b"[", b"\xef\xbb\xbf<", b"<?xml version='1.0'?>", b'<?xml version="1.0" encoding="',
+    b"<?xml version='1.0' encoding='utf-8'?><Response><JobsDetail><JobId>", b"<Response>",
+    b"<Response><JobsDetail>", b'{"JobsDetail":', b'{"EventName":"TaskFinish","JobsDetail":{"JobId":',
+    b'{"code":0,"data":', b"<!DOCTYPE ", b"<!ENTITY ",
+]
 
 
 @SETTINGS

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import keys, log
 from .models import JobCallback, ModerationCallback, ObjectRef, PicProcessResult, SmartCoverResult, WorkflowCallback
 from .router import Invocation
+from .times import parse_time
 
 SCHEMA = 1
 MAX_TAGS = 10
@@ -237,9 +238,15 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
 
 
 def _newer(current: Mapping[str, Any], ours: Mapping[str, Any]) -> bool:
-    """Is the recorded pointer newer than ours? Runs may be delivered out of order."""
-    return (str(current.get("created_at") or ""), str(current.get("run_id") or "")) > (
-        str(ours.get("created_at") or ""), str(ours.get("run_id") or ""))
+    """Is the recorded pointer newer than ours? Runs may be delivered out of order.
+
+    Instants are compared, not strings: CI stamps may carry different offsets (Z, +08:00).
+    """
+    def order(pointer: Mapping[str, Any]) -> Tuple[float, str]:
+        stamp = parse_time(pointer.get("created_at"))
+        return (stamp.timestamp() if stamp is not None else float("-inf"), str(pointer.get("run_id") or ""))
+
+    return order(current) > order(ours)
 
 
 def record_review(callback: ModerationCallback, inv: Invocation) -> None:

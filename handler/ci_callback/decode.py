@@ -42,21 +42,46 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k, depth + 1) or _has_lone_surrogate(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v, depth + 1) for v in value)
+    return False
+
+
 def decode_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        document = json.loads(body, parse_constant=_reject_constant)
     except RecursionError:
         raise InvalidCallback("JSON body is nested too deeply") from None
     except UnicodeDecodeError:
         raise InvalidCallback("JSON body is not valid UTF-8") from None
     except ValueError as exc:
         raise InvalidCallback(f"malformed JSON: {exc}") from None
+    # "\ud800" escapes decode to strings no object key or log line can carry. Paired
+    # escapes (emoji) are fine; only check when an escape is there at all.
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(document):
+        raise InvalidCallback("JSON body contains a lone UTF-16 surrogate escape")
+    return document
 
 
 def _xml_parse(body: bytes) -> Any:
     import xmltodict  # noqa: PLC0415 - imported on first XML body only
 
-    return xmltodict.parse(body, disable_entities=True)
+    # strip_whitespace=False: object keys may begin or end with spaces, and must round-trip.
+    return xmltodict.parse(body, disable_entities=True, strip_whitespace=False)
 
 
 def decode_xml(body: bytes) -> Any:

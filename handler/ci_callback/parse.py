@@ -41,12 +41,19 @@ _COS_URL = re.compile(
 # ---------------------------------------------------------------- field readers
 
 
+def _key(value: Any) -> Optional[str]:
+    """An object key, exactly as sent (leading and trailing spaces are part of a COS key)."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return _text(value)
+
+
 def _text(value: Any) -> Optional[str]:
-    """A scalar as text; empty elements and empty strings become None."""
+    """A scalar as trimmed text; empty elements and empty strings become None."""
     if value is None:
         return None
     if isinstance(value, str):
-        return value if value.strip() else None
+        return value.strip() or None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -187,10 +194,10 @@ class _Outputs:
         bucket = _text(node.get("Bucket")) or bucket
         region = _text(node.get("Region")) or region
         if "ObjectName" in node:
-            prefix = _text(node.get("ObjectPrefix")) or ""
+            prefix = _key(node.get("ObjectPrefix")) or ""
             md5 = _text(node.get("Md5"))
             for name in _list(node.get("ObjectName")):
-                name = _text(name)
+                name = _key(name)
                 if not name:
                     continue
                 # Snapshot/Segment list names relative to ObjectPrefix; others list full keys.
@@ -199,7 +206,7 @@ class _Outputs:
                 if md5:
                     self.md5[key] = md5
         if "TgtUri" in node:  # DocProcess pages
-            self.add(bucket, region, _text(node.get("TgtUri")))
+            self.add(bucket, region, _key(node.get("TgtUri")))
         for name, child in node.items():
             if isinstance(child, (dict, list)) and name not in ("ObjectName", "ImageInfo"):
                 self.walk(child, bucket, region, depth + 1)
@@ -216,9 +223,9 @@ def _collect_outputs(
         # No result section: the requested Output names the object(s), when not templated.
         spec = _dict(operation.get("Output"))
         for field_name in ("Object", "AuObject", "SpriteObject"):
-            outputs.add(bucket, region, _text(spec.get(field_name)))
+            outputs.add(bucket, region, _key(spec.get(field_name)))
         for stream in _list(spec.get("StreamExtract")):
-            outputs.add(bucket, region, _text(_dict(stream).get("Output")))
+            outputs.add(bucket, region, _key(_dict(stream).get("Output")))
     return outputs
 
 
@@ -287,7 +294,7 @@ def _job(root: Mapping[str, Any], event: Optional[str]) -> JobCallback:
     input_ref = ObjectRef(
         bucket=_text(source.get("BucketId")) or _text(source.get("Bucket")),
         region=_text(source.get("Region")),
-        key=_text(source.get("Object")),
+        key=_key(source.get("Object")),
     )
     bucket = _text(spec.get("Bucket")) or input_ref.bucket
     region = _text(spec.get("Region")) or input_ref.region
@@ -323,7 +330,7 @@ def _task(item: Mapping[str, Any]) -> WorkflowTask:
     result = _dict(item.get("ResultInfo"))
     names = []
     for info in _list(result.get("ObjectInfo")) + _list(result.get("SpriteObjectInfo")):
-        name = _text(_dict(info).get("ObjectName"))
+        name = _key(_dict(info).get("ObjectName"))
         if name:
             names.append(name)
     return WorkflowTask(
@@ -355,7 +362,7 @@ def _workflow(root: Mapping[str, Any], event: Optional[str]) -> WorkflowCallback
         input=ObjectRef(
             bucket=_text(execution.get("BucketId")) or _text(execution.get("Bucket")),
             region=_text(execution.get("Region")),
-            key=_text(execution.get("Object")),
+            key=_key(execution.get("Object")),
         ),
         tasks=tuple(_task(t) for t in _list(execution.get("Tasks")) if isinstance(t, dict)),
         cos_headers=_cos_headers(execution.get("CosHeaders")),
@@ -427,7 +434,7 @@ def _moderation_detail(root: Mapping[str, Any], event: str) -> ModerationCallbac
         input=ObjectRef(
             bucket=_text(detail.get("BucketId")) or bucket,
             region=_text(detail.get("Region")) or region,
-            key=_text(detail.get("Object")) or key,
+            key=_key(detail.get("Object")) or key,
         ),
         url=url,
         code=_int(detail.get("Code")),
