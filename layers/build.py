@@ -27,9 +27,11 @@ The layer
 The code package is ``handler/`` with its contents at the zip root, minus caches and egg-info —
 what ``serverless.yml`` (``src: ./handler`` + ``exclude``) uploads.
 
-Downloads come from PyPI (or whatever pip is configured with); pip's cache makes re-runs fast and
-lets them work offline once warm. Every run rebuilds from scratch into a staging directory and then
-swaps it in, so running it twice gives the same result (the zips are byte-for-byte reproducible).
+Wheels are downloaded from PyPI (or whatever pip is configured with) into ``OUT/wheelhouse`` and
+installed from there with ``--no-index``; when the index cannot be reached, a wheelhouse left by an
+earlier run is used as is (offline build). pip's HTTP cache keeps re-runs fast. Every run rebuilds
+the tree from scratch into a staging directory and then swaps it in, so running it twice gives the
+same result (the zips are byte-for-byte reproducible).
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: reproducible zips
 
 class BuildError(Exception):
     """A build that must not be deployed."""
+
+
+class FetchError(BuildError):
+    """The package index could not provide something (offline, or it does not exist)."""
 
 
 def mb(size: int) -> float:
@@ -154,7 +160,7 @@ def build_pure_wheel(requirement: str, wheelhouse: Path, python_version: str) ->
         proc = _pip(["download", "--no-deps", "--no-binary", ":all:", "--python-version", python_version,
                      "-d", str(sdists), requirement])
         if proc.returncode != 0:
-            raise BuildError(f"cannot download the sdist of {requirement}:\n{_tail(proc.stdout)}")
+            raise FetchError(f"cannot download the sdist of {requirement}:\n{_tail(proc.stdout)}")
         (sdist,) = list(sdists.iterdir())
         env = dict(os.environ)
         false = shutil.which("false") or "false"
@@ -186,28 +192,52 @@ def build_pure_wheel(requirement: str, wheelhouse: Path, python_version: str) ->
 _MISSING_RE = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)(\S*)")
 
 
-def pip_install_layer(requirements: Path, staging: Path, wheelhouse: Path, python_version: str) -> str:
-    """``pip install --target`` for the runtime; sdist-only dependencies are wheeled on demand."""
+def _target(python_version: str) -> List[str]:
+    return ["--platform", PLATFORM, "--implementation", "cp", "--python-version", python_version,
+            "--only-binary=:all:"]
+
+
+def fetch_wheels(requirements: Path, wheelhouse: Path, python_version: str) -> Optional[str]:
+    """Download every wheel the layer needs into ``wheelhouse`` (building sdist-only ones).
+
+    Returns None on success, or why the index could not be used (the caller then tries to build
+    offline from the wheelhouse a previous run left behind).
+    """
     wheelhouse.mkdir(parents=True, exist_ok=True)
     built: List[str] = []
     for _ in range(8):
-        if staging.exists():
-            shutil.rmtree(staging)
-        proc = _pip([
-            "install", "--no-compile", "--target", str(staging),
-            "--platform", PLATFORM, "--implementation", "cp", "--python-version", python_version,
-            "--only-binary=:all:", "--find-links", str(wheelhouse), "-r", str(requirements),
-        ])
+        proc = _pip(["download", *_target(python_version), "--find-links", str(wheelhouse),
+                     "-d", str(wheelhouse), "-r", str(requirements)])
         if proc.returncode == 0:
-            return proc.stdout
+            return None
         missing = _MISSING_RE.search(proc.stdout)
         if not missing or missing.group(1).lower() in built:
-            raise BuildError(f"pip install failed:\n{_tail(proc.stdout)}")
+            return _tail(proc.stdout)
         name = missing.group(1).lower()
         built.append(name)
-        wheel = build_pure_wheel(name + missing.group(2), wheelhouse, python_version)
+        try:
+            wheel = build_pure_wheel(name + missing.group(2), wheelhouse, python_version)
+        except FetchError as exc:  # no sdist either: most likely no index at all
+            return str(exc)
         print(f"  {name}: no {PLATFORM} wheel on the index; built the pure-Python {wheel.name}")
-    raise BuildError("pip install kept failing after building sdist-only dependencies")
+    return "pip download kept failing after building sdist-only dependencies"
+
+
+def pip_install_layer(requirements: Path, staging: Path, wheelhouse: Path, python_version: str) -> str:
+    """Fetch into the wheelhouse, then ``pip install --target`` from it alone (``--no-index``)."""
+    problem = fetch_wheels(requirements, wheelhouse, python_version)
+    if problem and any(wheelhouse.glob("*.whl")):
+        print(f"  warning: the package index failed; trying offline from {wheelhouse}:\n    "
+              + problem.strip().replace("\n", "\n    ")[-1500:])
+    elif problem:
+        raise BuildError(f"cannot download the layer's wheels:\n{problem}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    proc = _pip(["install", "--no-compile", "--no-index", "--find-links", str(wheelhouse), "--target", str(staging),
+                 *_target(python_version), "-r", str(requirements)])
+    if proc.returncode != 0:
+        raise BuildError(f"pip install failed:\n{_tail(proc.stdout)}" + (f"\n(download: {problem})" if problem else ""))
+    return proc.stdout
 
 
 # --------------------------------------------------------------------------- layer tree
