@@ -15,8 +15,11 @@ def pool(size: int) -> ThreadPoolExecutor:
     """A small bounded pool per container for output fan-out."""
     global _pool, _pool_size
     if _pool is None or _pool_size != size:
+        previous = _pool
         _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ci-fanout")
         _pool_size = size
+        if previous is not None:  # only when the setting changes (tests, local runs)
+            previous.shutdown(wait=False)
     return _pool
 
 
