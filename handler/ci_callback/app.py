@@ -11,16 +11,20 @@ passed in, for tests, the CLI and the local server.
 from __future__ import annotations
 
 import time
-import traceback
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from . import auth, handlers, log
 from .exceptions import InvalidCallback
 from .http import HttpError, HttpRequest, HttpResponse, request_from_event
-from .models import Callback
-from .parse import parse_callback
 from .router import Invocation, Route, Router
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from .models import Callback
+
+# A cold start imports only what refusing a request needs (edge, token check, settings,
+# log, router); the parser and models load after the token passed, the COS machinery
+# (pipeline, storage, SDK) only for a real callback.
 
 router: Router = handlers.register(Router())
 
@@ -59,6 +63,8 @@ def handle(
         headers = {"Allow": "POST"} if exc.status == 405 else {}
         response = HttpResponse(exc.status, {"ok": False, "status": "rejected", "reason": exc.reason}, headers)
     except Exception as exc:  # noqa: BLE001 - the one place a bug turns into a 500, never a crash
+        import traceback  # noqa: PLC0415 - only bugs pay for it
+
         log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8), **fields)
         response = HttpResponse.error(500, "internal error; the callback was not processed")
     fields.setdefault("outcome", response.payload.get("status"))
@@ -75,6 +81,8 @@ def handle(
 def _process(request: HttpRequest, inv: Invocation, router: Router, fields: Dict[str, Any]) -> HttpResponse:
     settings = inv.settings
     auth.authenticate(request, settings)  # nothing is parsed before this passes
+    from .parse import parse_callback  # noqa: PLC0415 - after the token check, see above
+
     try:
         callback = parse_callback(request.body, request.content_type)
     except InvalidCallback as exc:

@@ -6,9 +6,16 @@ recorded on the invocation so the response and the log line say what happened.
 
 from __future__ import annotations
 
-from . import actions, log
-from .models import JobCallback, ModerationCallback, WorkflowCallback
+from typing import TYPE_CHECKING
+
+from . import log
 from .router import Invocation, Router
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from .models import JobCallback, ModerationCallback, WorkflowCallback
+
+# ``actions`` (the COS work) is imported by the handlers that act, not at import time:
+# a cold start that only refuses a request never loads it.
 
 FAILED_STATES = ("Failed", "Cancel")
 
@@ -24,6 +31,8 @@ def register(router: Router) -> Router:
 
 
 def job_succeeded(callback: JobCallback, inv: Invocation) -> None:
+    from . import actions  # noqa: PLC0415
+
     actions.index_and_tag_job(callback, inv)
 
 
@@ -38,10 +47,14 @@ def job_failed(callback: JobCallback, inv: Invocation) -> None:
         message=callback.message,
         input=callback.input.to_dict(),
     )
+    from . import actions  # noqa: PLC0415
+
     actions.record_failure(callback, inv)
 
 
 def workflow_finished(callback: WorkflowCallback, inv: Invocation) -> None:
+    from . import actions  # noqa: PLC0415
+
     actions.record_run(callback, inv)
 
 
@@ -49,6 +62,8 @@ def moderation_finished(callback: ModerationCallback, inv: Invocation) -> None:
     if callback.is_test:
         inv.record("console-test")
         return
+    from . import actions  # noqa: PLC0415
+
     actions.record_review(callback, inv)
 
 

@@ -12,7 +12,6 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
-from urllib.parse import parse_qs
 
 from .exceptions import CiCallbackError
 
@@ -92,6 +91,8 @@ def _query(event: Mapping[str, Any]) -> Dict[str, str]:
     sources = (event.get("queryStringParameters"), event.get("rawQueryString"), event.get("queryString"))
     for source in sources:
         if isinstance(source, str):
+            from urllib.parse import parse_qs  # noqa: PLC0415 - only raw query strings need it
+
             source = parse_qs(source.lstrip("?"), keep_blank_values=True)
         if isinstance(source, dict):
             for name, value in source.items():

@@ -10,6 +10,7 @@ next number. What is guaranteed where is in the README.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -48,22 +49,47 @@ def marker_base(prefix: str, callback: Callback) -> str:
 def claim(storage: Any, bucket: str, prefix: str, callback: Callback, ttl: int, owner: Optional[str]) -> Claim:
     base = marker_base(prefix, callback)
     now = time.time()
+    # The nonce tells our own lease from another delivery's: a write that timed out may
+    # still have landed, and its retry then finds the key taken by ourselves.
+    nonce = secrets.token_hex(8)
     for number in range(1, MAX_LEASES + 1):
         lease = Lease(bucket, base, number)
-        record = {"status": "in-progress", "owner": owner, "expires_at": round(now + ttl, 3)}
-        if storage.create_once(bucket, lease.key, record):
+        record = {"status": "in-progress", "owner": owner, "nonce": nonce, "expires_at": round(now + ttl, 3)}
+        if _create(storage, lease, record):
             return Claim(lease)
         if number == 1 and storage.head(bucket, lease.done_key) is not None:
             return Claim(None, "done")
         held = storage.get_json(bucket, lease.key)
         if held is None:  # released between our write and read: try this number again later
-            if storage.create_once(bucket, lease.key, record):
+            if _create(storage, lease, record):
                 return Claim(lease)
             continue
+        if held.get("nonce") == nonce:
+            return Claim(lease)
         if float(held.get("expires_at") or 0) > now:
             return Claim(None, "in-progress")
         # expired lease from a crashed run: take the next number
     return Claim(None, "in-progress")
+
+
+def _create(storage: Any, lease: Lease, record: dict) -> bool:
+    """Take the lease; if that fails, make sure a late-landing write of ours cannot hold it.
+
+    A timed-out conditional write may land later and would then block every retry (each
+    answered "200 duplicate") until the TTL. So on failure the key is overwritten with an
+    already-expired record, unless another delivery holds it: late conditional writes then
+    find the key taken, and the next delivery moves on to the next lease number.
+    """
+    try:
+        return bool(storage.create_once(lease.bucket, lease.key, record))
+    except Exception:
+        try:
+            held = storage.get_json(lease.bucket, lease.key)
+            if held is None or held.get("nonce") == record["nonce"]:
+                storage.put_json(lease.bucket, lease.key, {**record, "status": "abandoned", "expires_at": 0})
+        except Exception:  # noqa: BLE001 - best effort; the original error is what counts
+            pass
+        raise
 
 
 def complete(storage: Any, lease: Lease, summary: dict) -> None:

@@ -12,17 +12,23 @@ from typing import Any, Dict, Mapping, Optional
 from . import keys
 from .http import HttpRequest
 from .models import Callback
+from .times import iso
 
 KEPT_HEADERS = ("content-type", "x-ci-content-version")
 
 
-def archive_key(prefix: str, callback: Callback, body: bytes) -> str:
-    digest = hashlib.sha256(body).hexdigest()[:16]
+def body_digest(body: bytes) -> str:
+    """The body's SHA-256 (hex): in the archive key (first 16) and in the document."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def archive_key(prefix: str, callback: Callback, body: bytes, digest: Optional[str] = None) -> str:
+    digest = (digest or body_digest(body))[:16]
     state = keys.encode_id(callback.state or "none")
     return f"{prefix}{callback.kind}/{keys.encode_id(callback.id)}/{state}-{digest}.json"
 
 
-def archive_document(request: HttpRequest, callback: Callback) -> Dict[str, Any]:
+def archive_document(request: HttpRequest, callback: Callback, digest: Optional[str] = None) -> Dict[str, Any]:
     try:
         text: Optional[str] = request.body.decode("utf-8")
     except UnicodeDecodeError:
@@ -34,9 +40,9 @@ def archive_document(request: HttpRequest, callback: Callback) -> Dict[str, Any]
         "tag": callback.tag,
         "state": callback.state,
         "event": callback.event,
-        "created_at": callback.to_dict()["created_at"],
+        "created_at": iso(callback.created_at),  # as in to_dict(), without building all of it
         "headers": {h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
-        "sha256": hashlib.sha256(request.body).hexdigest(),
+        "sha256": digest or body_digest(request.body),
     }
     if text is not None:
         document["body"] = text

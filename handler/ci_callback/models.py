@@ -12,9 +12,7 @@ from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
 
 from .times import iso
 
-JOB = "job"
-WORKFLOW = "workflow"
-MODERATION = "moderation"
+from .kinds import JOB, MODERATION, WORKFLOW  # noqa: F401 - re-exported: models.JOB …
 
 Number = Union[int, float]
 

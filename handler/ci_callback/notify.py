@@ -23,10 +23,20 @@ class NotifyError(CiCallbackError):
 
 
 class Notifier:
-    def __init__(self, settings: Settings, credentials: Optional[Credentials], region: Optional[str]) -> None:
+    def __init__(self, settings: Settings, credentials: Optional[Credentials], region: Optional[str],
+                 deadline: Optional[float] = None) -> None:
         self.settings = settings
         self.credentials = credentials
         self.region = region or settings.region or "ap-guangzhou"
+        self.deadline = deadline
+
+    def _timeout(self) -> int:
+        """At most 5 s, and never past the invocation's deadline (the SDK takes whole seconds)."""
+        if self.deadline is None:
+            return 5
+        import time
+
+        return max(1, min(5, int(self.deadline - time.monotonic())))
 
     def _client(self) -> Any:
         from tencentcloud.common import credential  # noqa: PLC0415
@@ -42,9 +52,9 @@ class Notifier:
             # A local endpoint for tests. The SDK wants host:port without a scheme, and
             # reads the protocol only in HttpProfile's constructor.
             protocol = "https" if endpoint.startswith("https://") else "http"
-            http = HttpProfile(protocol=protocol, endpoint=endpoint.split("://", 1)[-1].rstrip("/"), reqTimeout=5)
+            http = HttpProfile(protocol=protocol, endpoint=endpoint.split("://", 1)[-1].rstrip("/"), reqTimeout=self._timeout())
         else:
-            http = HttpProfile(endpoint=SCF_HOST, reqTimeout=5)
+            http = HttpProfile(endpoint=SCF_HOST, reqTimeout=self._timeout())
         return scf_client.ScfClient(cred, self.region, ClientProfile(httpProfile=http))
 
     def invoke(self, function: str, payload: Mapping[str, Any]) -> Optional[str]:

@@ -9,14 +9,17 @@ is always ``"*"``; for moderation it is the event (``ReviewImage`` …).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from .models import JOB, MODERATION, WORKFLOW, Callback
+from .kinds import JOB, MODERATION, WORKFLOW
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: the models load with the first callback
+    from .models import Callback
 
 ANY = "*"
 KINDS = (JOB, WORKFLOW, MODERATION)
 Key = Tuple[str, str, str]
-Handler = Callable[[Callback, "Invocation"], Any]
+Handler = Callable[["Callback", "Invocation"], Any]
 
 
 @dataclass

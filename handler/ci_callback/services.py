@@ -50,7 +50,7 @@ class Services:
         if self._notifier is None:
             from .notify import Notifier  # noqa: PLC0415
 
-            self._notifier = Notifier(self.settings, self.credentials, self.region)
+            self._notifier = Notifier(self.settings, self.credentials, self.region, self.deadline)
         return self._notifier
 
     @property

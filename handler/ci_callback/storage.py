@@ -21,6 +21,7 @@ from .settings import Credentials, Settings
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 5
+MIN_TIMEOUT_SECONDS = 0.25  # near or past the deadline: still try, briefly (releasing a lease)
 RETRIES = 2
 BACKOFF_SECONDS = (0.1, 0.3)
 
@@ -50,16 +51,21 @@ _clients: Dict[Tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(settings: Settings, credentials: Optional[Credentials], region: str, ci: bool = False) -> Any:
-    """One CosS3Client per (region, endpoint, keys): rotated keys get a fresh client."""
+def _client(settings: Settings, credentials: Optional[Credentials], region: str, ci: bool = False,
+            timeout: Optional[float] = None) -> Any:
+    """One CosS3Client per (region, endpoint, keys, timeout): rotated keys get a fresh client.
+
+    ``timeout`` is only given near the invocation's deadline (see ``CosStorage._timeout``).
+    """
     endpoint = settings.ci_endpoint if ci else settings.cos_endpoint
-    key = (region, endpoint, credentials)
+    timeout = TIMEOUT_SECONDS if timeout is None else timeout
+    key = (region, endpoint, credentials, timeout)
     client = _clients.get(key)
     if client is not None:
         return client
     from qcloud_cos import CosConfig, CosS3Client  # noqa: PLC0415 - heavy, only when acting
 
-    options: Dict[str, Any] = {"Region": region, "Timeout": TIMEOUT_SECONDS, "PoolMaxSize": 32, "PoolConnections": 4}
+    options: Dict[str, Any] = {"Region": region, "Timeout": timeout, "PoolMaxSize": 32, "PoolConnections": 4}
     if credentials is not None:
         options.update(SecretId=credentials.secret_id, SecretKey=credentials.secret_key, Token=credentials.token)
     else:
@@ -106,9 +112,19 @@ class CosStorage:
 
     # -------------------------------------------------------------- plumbing
 
+    def _timeout(self) -> Optional[float]:
+        """A shorter client timeout when the deadline is nearer than TIMEOUT_SECONDS, so one
+        slow request cannot outlive the function (0.25 s steps keep the clients few)."""
+        if self.deadline is None:
+            return None
+        remaining = self.deadline - time.monotonic()
+        if remaining >= TIMEOUT_SECONDS:
+            return None
+        return max(MIN_TIMEOUT_SECONDS, int(remaining * 4) / 4)
+
     def _call(self, what: str, region: Optional[str], operation: Callable[[Any], T], ci: bool = False) -> T:
-        client = _client(self.settings, self.credentials, region or self.region, ci)
         for attempt in range(RETRIES + 1):
+            client = _client(self.settings, self.credentials, region or self.region, ci, self._timeout())
             with self._count_lock:
                 self.requests += 1
             try:
