@@ -1,0 +1,169 @@
+"""1. Per-callback CPU: the whole pipeline against a no-op storage vs a bare parse of the body.
+
+Ours: ``ci_callback.app.handle(event, context, settings=…, services=…)`` with a token that
+matches and ``services`` whose ``.storage`` is a no-op (``common.NoopStorage``) and whose
+``.pool`` is the real bounded fan-out pool, so everything but the network is measured:
+HTTP edge, token check, safe decode, typed model, archive document and key (sha256), the
+marker claim, routing, index document, tag merging on the pool, the log line and the
+integrated response.
+
+Floor: ``xmltodict.parse(body)`` or ``json.loads(body)`` of the same body bytes.
+
+Timing is timeit-style (warm, a loop count per repeat picked so one repeat takes about
+``REPEAT_SECONDS``, the median over the repeats), on CPU time (``time.process_time``, all
+threads: the pool's work counts) and on wall time (``time.perf_counter``). GC stays on
+for both sides, as in production.
+
+    python bench/cpu.py                 # the table
+    python bench/cpu.py --profile NAME  # cProfile of ours on one event (name without .json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+TARGET_RATIO = 1.5
+REPEATS = 15
+REPEAT_SECONDS = 0.04
+WARMUP = 50
+SORT = "tottime"
+
+
+def _loops(fn: Callable[[], Any]) -> int:
+    """timeit.autorange's idea: grow the loop count until one repeat lasts long enough."""
+    loops = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        if time.perf_counter() - start >= REPEAT_SECONDS or loops >= 1 << 16:
+            return loops
+        loops *= 2
+
+
+def measure(fn: Callable[[], Any]) -> Dict[str, float]:
+    for _ in range(WARMUP):
+        fn()
+    loops = _loops(fn)
+    cpu: List[float] = []
+    wall: List[float] = []
+    for _ in range(REPEATS):
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(loops):
+            fn()
+        cpu.append((time.process_time() - c0) / loops * 1e6)
+        wall.append((time.perf_counter() - w0) / loops * 1e6)
+    return {"cpu_us": common.median(cpu), "wall_us": common.median(wall), "loops": loops, "repeats": REPEATS,
+            "cpu_us_min": min(cpu), "wall_us_min": min(wall)}
+
+
+def _cases() -> List[Tuple[str, Callable[[], Any], Callable[[], Any], Dict[str, Any]]]:
+    import xmltodict  # noqa: PLC0415
+
+    from ci_callback.app import handle  # noqa: PLC0415
+    from ci_callback.decode import sniff  # noqa: PLC0415
+
+    settings = common.local_settings("http://127.0.0.1:9", fanout=8)  # never contacted: storage is a no-op
+    services = common.NoopServices(settings.fanout)
+    ctx = common.context()
+    cases = []
+    for name, raw in common.load_events():
+        event = common.with_token(raw)
+        body = common.event_body(raw)
+        fmt = sniff(body)
+        response = handle(event, ctx, settings=settings, services=services)
+        payload = json.loads(response["body"])
+        if response["statusCode"] != 200:
+            raise SystemExit(f"{name}: expected 200, got {response['statusCode']} {payload}")
+
+        def ours(event: Dict[str, Any] = event) -> Any:
+            return handle(event, ctx, settings=settings, services=services)
+
+        if fmt == "xml":
+            def floor(body: bytes = body) -> Any:
+                return xmltodict.parse(body)
+        else:
+            def floor(body: bytes = body) -> Any:
+                return json.loads(body)
+        tagged = [a.get("objects", 0) for a in payload.get("actions", []) if a.get("action") == "tag"]
+        info = {"format": fmt, "bytes": len(body), "status": payload.get("status"), "outputs": sum(tagged)}
+        cases.append((name, ours, floor, info))
+    return cases
+
+
+def run() -> Dict[str, Any]:
+    common.use_bench_env()
+    common.quiet_logs()
+    rows = []
+    results = []
+    for name, ours, floor, info in _cases():
+        gc.collect()
+        o = measure(ours)
+        f = measure(floor)
+        ratio = o["cpu_us"] / f["cpu_us"]
+        results.append({"event": name, **info, "ours": o, "floor": f, "ratio_cpu": ratio,
+                        "ratio_wall": o["wall_us"] / f["wall_us"]})
+        rows.append([name, info["format"], info["bytes"], info["status"], info["outputs"],
+                     f"{o['cpu_us']:.1f}", f"{o['wall_us']:.1f}", f"{f['cpu_us']:.1f}",
+                     f"{ratio:.2f}×", common.verdict(ratio, TARGET_RATIO)])
+    worst = max(results, key=lambda r: r["ratio_cpu"])
+    geo = 1.0
+    for r in results:
+        geo *= r["ratio_cpu"]
+    geo **= 1 / len(results)
+    text = common.table(
+        ["event", "fmt", "bytes", "outcome", "outputs", "ours CPU µs", "ours wall µs", "bare parse µs", "ratio", "≤1.5×"],
+        rows, "llrlrrrrrl")
+    text += (f"\n\nMedian of {REPEATS} warm repeats per cell (timeit-style loops; GC on); CPU = process time of all "
+             f"threads. Worst ratio {worst['ratio_cpu']:.2f}× ({worst['event']}), geometric mean {geo:.2f}×.")
+    return {
+        "title": "1. Per-callback CPU (no-op storage) vs bare xmltodict.parse / json.loads",
+        "text": text,
+        "data": {"events": results, "worst_ratio": worst["ratio_cpu"], "worst_event": worst["event"],
+                 "geomean_ratio": geo, "target_ratio": TARGET_RATIO},
+        "summary": [
+            {"figure": "CPU per callback, worst ratio to bare parse", "value": worst["ratio_cpu"],
+             "shown": f"{worst['ratio_cpu']:.2f}× ({worst['event']})", "target": TARGET_RATIO,
+             "target_shown": f"≤ {TARGET_RATIO}×"},
+        ],
+    }
+
+
+def profile(name: str) -> None:
+    import cProfile  # noqa: PLC0415
+    import pstats  # noqa: PLC0415
+
+    common.use_bench_env()
+    common.quiet_logs()
+    for case, ours, _, _ in _cases():
+        if case == name:
+            for _ in range(WARMUP):
+                ours()
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(2000):
+                ours()
+            prof.disable()
+            pstats.Stats(prof).sort_stats(SORT).print_stats(30)
+            return
+    raise SystemExit(f"no event named {name}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", metavar="EVENT")
+    args = parser.parse_args()
+    if args.profile:
+        profile(args.profile)
+    else:
+        common.emit(run())
