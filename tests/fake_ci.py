@@ -22,7 +22,7 @@ else is answered ``403 AccessDenied`` with a COS-style XML error.
 
 Point the product at it with::
 
-    dataclasses.replace(settings, verify_jobs=True, ci_endpoint=fake.url)
+    settings.replace(verify_jobs=True, ci_endpoint=fake.url)
 
 (``storage._client`` builds the CI client with IP/Port taken from ``ci_endpoint``).
 """

@@ -280,7 +280,7 @@ def test_refused_request_does_not_import_the_cos_sdk():
 
 def test_token_rotation_accepts_every_configured_token(cos, settings):
     seed_covers(cos)
-    rotated = dataclasses.replace(settings, tokens=("old-token-aaaa", "new-token-bbbb"))
+    rotated = settings.replace(tokens=("old-token-aaaa", "new-token-bbbb"))
     status, payload = invoke(apigw_event(smartcover("j-old"), token="old-token-aaaa"), rotated)
     assert (status, payload["status"]) == (200, "processed")
     status, payload = invoke(apigw_event(smartcover("j-new"), token="new-token-bbbb"), rotated)
@@ -303,21 +303,21 @@ def test_token_rotation_accepts_every_configured_token(cos, settings):
     "\ud800",  # not even encodable
 ])
 def test_near_miss_tokens_are_refused(presented, settings):
-    rotated = dataclasses.replace(settings, tokens=("old-token-aaaa", "new-token-bbbb"))
+    rotated = settings.replace(tokens=("old-token-aaaa", "new-token-bbbb"))
     status, payload = invoke(apigw_event(SMARTCOVER_BODY, token=presented), rotated)
     assert status == 403 and payload["reason"] == "wrong token"
 
 
 def test_tokens_are_compared_in_constant_time_against_every_token(monkeypatch, settings):
     calls = []
-    real = auth.hmac.compare_digest
+    real = auth.compare_digest
 
     def spy(a, b):
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
-    rotated = dataclasses.replace(settings, tokens=("tok-1", "tok-2", "tok-3"), actions=frozenset())
+    monkeypatch.setattr(auth, "compare_digest", spy)
+    rotated = settings.replace(tokens=("tok-1", "tok-2", "tok-3"), actions=frozenset())
     for presented, expected in (("tok-1", 200), ("tok-3", 200), ("tok-4", 403)):
         calls.clear()
         status, _ = invoke(apigw_event(SMARTCOVER_BODY, token=presented), rotated)
@@ -338,7 +338,7 @@ def fake_ci():
 
 @pytest.fixture
 def verifying(settings, fake_ci):
-    return dataclasses.replace(settings, verify_jobs=True, ci_endpoint=fake_ci.url)
+    return settings.replace(verify_jobs=True, ci_endpoint=fake_ci.url)
 
 
 def test_fake_ci_refuses_unsigned_and_badly_signed_requests(fake_ci):
@@ -782,7 +782,7 @@ def test_one_json_line_per_decision_and_no_secrets(monkeypatch, cos, settings, c
     monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", secret_key)
     monkeypatch.setenv("TENCENTCLOUD_SESSIONTOKEN", session_token)
     fake_ci.secret_key = secret_key
-    base = dataclasses.replace(settings, tokens=(token,))
+    base = settings.replace(tokens=(token,))
     seed_covers(cos)
 
     deliveries = [
@@ -793,7 +793,7 @@ def test_one_json_line_per_decision_and_no_secrets(monkeypatch, cos, settings, c
         ("malformed", base, apigw_event("<Response><JobsDetail>", token=token), 400),
         ("ignored", base, apigw_event(smartcover("j-running").replace("<State>Success</State>",
                                                                       "<State>Running</State>"), token=token), 200),
-        ("verify failed", dataclasses.replace(base, verify_jobs=True, ci_endpoint=fake_ci.url),
+        ("verify failed", base.replace(verify_jobs=True, ci_endpoint=fake_ci.url),
          apigw_event(smartcover("j-unknown"), token=token), 403),
     ]
     records_seen = []

@@ -6,7 +6,7 @@ on a cold start and pulls in nothing heavy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
 
 __all__ = [
     "parse_callback",
@@ -28,6 +28,8 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from .exceptions import InvalidCallback
     from .models import JobCallback, ModerationCallback, WorkflowCallback
     from .parse import parse_callback

@@ -11,22 +11,43 @@ passed in, for tests, the CLI and the local server.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from . import auth, handlers, log
-from .exceptions import InvalidCallback
-from .http import HttpError, HttpRequest, HttpResponse, request_from_event
-from .router import Invocation, Route, Router
-from .settings import Settings, get_settings
+from . import auth, log
+from .http import HttpError, HttpResponse, request_from_event
+from .settings import get_settings
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from typing import Any, Dict, List, Mapping, Optional
+
+    from .http import HttpRequest
     from .models import Callback
+    from .router import Invocation, Route, Router
+    from .settings import Settings
 
 # A cold start imports only what refusing a request needs (edge, token check, settings,
-# log, router); the parser and models load after the token passed, the COS machinery
-# (pipeline, storage, SDK) only for a real callback.
+# log) and nothing from typing or dataclasses; the router, parser and models load after
+# the token passed, the COS machinery (pipeline, storage, SDK) only for a real callback.
 
-router: Router = handlers.register(Router())
+_default_router = None
+
+
+def default_router() -> "Router":
+    """The router with the built-in handlers (``ci_callback.app.router``), built on first use."""
+    global _default_router
+    if _default_router is None:
+        from . import handlers  # noqa: PLC0415
+        from .router import Router  # noqa: PLC0415
+
+        _default_router = handlers.register(Router())
+    return _default_router
+
+
+def __getattr__(name: str) -> "Any":
+    # ``from ci_callback.app import router`` keeps working; the router is built lazily.
+    if name == "router":
+        return default_router()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main_handler(event: Any, context: Any = None) -> Dict[str, Any]:
@@ -35,7 +56,7 @@ def main_handler(event: Any, context: Any = None) -> Dict[str, Any]:
 
 
 def _deadline(context: Any, started: float) -> Optional[float]:
-    limit = context.get("time_limit_in_ms") if isinstance(context, Mapping) else None
+    limit = context.get("time_limit_in_ms") if isinstance(context, dict) else None
     if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
         # Keep a margin to answer before SCF kills us.
         return started + max(limit / 1000.0 - 0.5, limit / 2000.0)
@@ -55,10 +76,13 @@ def handle(
     log.set_level(settings.log_level)
     fields: Dict[str, Any] = {}
     try:
-        request = request_from_event(event, settings.max_body_bytes, context if isinstance(context, Mapping) else None)
+        request = request_from_event(event, settings.max_body_bytes, context if isinstance(context, dict) else None)
         fields["request_id"] = request.request_id
+        auth.authenticate(request, settings)  # nothing is parsed, or even imported, before this passes
+        from .router import Invocation  # noqa: PLC0415
+
         inv = Invocation(request.request_id, settings, services, _deadline(context, started))
-        response = _process(request, inv, router or globals()["router"], fields)
+        response = _process(request, inv, router or default_router(), fields)
     except HttpError as exc:
         headers = {"Allow": "POST"} if exc.status == 405 else {}
         response = HttpResponse(exc.status, {"ok": False, "status": "rejected", "reason": exc.reason}, headers)
@@ -80,8 +104,8 @@ def handle(
 
 def _process(request: HttpRequest, inv: Invocation, router: Router, fields: Dict[str, Any]) -> HttpResponse:
     settings = inv.settings
-    auth.authenticate(request, settings)  # nothing is parsed before this passes
-    from .parse import parse_callback  # noqa: PLC0415 - after the token check, see above
+    from .exceptions import InvalidCallback  # noqa: PLC0415 - after the token check, see above
+    from .parse import parse_callback  # noqa: PLC0415
 
     try:
         callback = parse_callback(request.body, request.content_type)

@@ -51,8 +51,7 @@ def with_token(event: Dict[str, Any], token: str) -> Dict[str, Any]:
 def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
     """Settings for local runs: env as usual, plus the local COS and a generated token."""
     base = Settings.from_env()
-    values = {**base.__dict__, "tokens": (token,), "cos_endpoint": endpoint, **overrides}
-    values.pop("extra", None)
+    values = {**base.as_dict(), "tokens": (token,), "cos_endpoint": endpoint, **overrides}
     return Settings(**values)
 
 

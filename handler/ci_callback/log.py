@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, Optional, TextIO
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a cold start ~3 ms
+    from typing import Any, Optional, TextIO
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
 _threshold = 20

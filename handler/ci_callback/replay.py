@@ -8,7 +8,7 @@ the failure records the actions wrote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -79,7 +79,7 @@ def replay(storage: Any, bucket: str, settings: Settings, selected: List[str], f
 
     run_settings = settings
     if force:  # ignore processed markers: re-run actions even for callbacks marked done
-        run_settings = replace(settings, actions=frozenset(a for a in settings.actions if a != "dedupe"))
+        run_settings = settings.replace(actions=frozenset(a for a in settings.actions if a != "dedupe"))
     token = settings.tokens[0] if settings.tokens else None
     results = []
     for key in selected:

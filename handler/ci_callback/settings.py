@@ -8,8 +8,9 @@ they rotate, so ``Credentials.from_env`` reads them on every invocation.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Mapping, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a cold start ~3 ms
+    from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB: far above any real callback, far below SCF's 6 MB
 
@@ -57,28 +58,81 @@ def _int(value: Optional[str], default: int, low: int, high: int) -> int:
     return max(low, min(high, number))
 
 
-@dataclass(frozen=True)
+# (name, default). Settings is a plain immutable class rather than a dataclass: importing
+# dataclasses (and inspect with it) costs a cold start ~6 ms before any token is checked.
+_FIELDS = (
+    ("tokens", ()),
+    ("allowed_buckets", frozenset()),
+    ("max_body_bytes", DEFAULT_MAX_BODY),
+    ("index_prefix", "ci-index/"),
+    ("index_bucket", None),
+    ("archive_prefix", "ci-inbox/"),
+    ("marker_prefix", "ci-markers/"),
+    ("actions", frozenset(ALL_ACTIONS)),
+    ("tag_prefix", "ci-"),
+    ("cos_endpoint", None),
+    ("ci_endpoint", None),
+    ("verify_jobs", False),
+    ("notify_function", None),
+    ("notify_namespace", "default"),
+    ("notify_endpoint", None),
+    ("marker_ttl_seconds", 900),
+    ("fanout", 8),
+    ("log_level", "INFO"),
+    ("region", None),
+)
+
+
 class Settings:
-    tokens: Tuple[str, ...] = ()
-    allowed_buckets: FrozenSet[str] = frozenset()
-    max_body_bytes: int = DEFAULT_MAX_BODY
-    index_prefix: str = "ci-index/"
-    index_bucket: Optional[str] = None
-    archive_prefix: str = "ci-inbox/"
-    marker_prefix: str = "ci-markers/"
-    actions: FrozenSet[str] = frozenset(ALL_ACTIONS)
-    tag_prefix: str = "ci-"
-    cos_endpoint: Optional[str] = None
-    ci_endpoint: Optional[str] = None
-    verify_jobs: bool = False
-    notify_function: Optional[str] = None
-    notify_namespace: str = "default"
-    notify_endpoint: Optional[str] = None
-    marker_ttl_seconds: int = 900
-    fanout: int = 8
-    log_level: str = "INFO"
-    region: Optional[str] = None
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Every setting, typed and immutable. ``replace(**changes)`` returns a modified copy."""
+
+    __slots__ = tuple(name for name, _ in _FIELDS)
+
+    tokens: Tuple[str, ...]
+    allowed_buckets: FrozenSet[str]
+    max_body_bytes: int
+    index_prefix: str
+    index_bucket: Optional[str]
+    archive_prefix: str
+    marker_prefix: str
+    actions: FrozenSet[str]
+    tag_prefix: str
+    cos_endpoint: Optional[str]
+    ci_endpoint: Optional[str]
+    verify_jobs: bool
+    notify_function: Optional[str]
+    notify_namespace: str
+    notify_endpoint: Optional[str]
+    marker_ttl_seconds: int
+    fanout: int
+    log_level: str
+    region: Optional[str]
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        for name, default in _FIELDS:
+            object.__setattr__(self, name, values.get(name, default))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Settings is immutable; use settings.replace(...)")
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def replace(self, **changes: Any) -> "Settings":
+        return Settings(**{**self.as_dict(), **changes})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.as_dict().items()))
+
+    def __repr__(self) -> str:  # never print tokens
+        shown = {k: ("***" if k == "tokens" and v else v) for k, v in self.as_dict().items()}
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -118,13 +172,25 @@ def _prefix(value: Optional[str], default: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
 class Credentials:
     """The function role's temporary keys. Read per invocation: they rotate."""
 
-    secret_id: str
-    secret_key: str
-    token: Optional[str] = None
+    __slots__ = ("secret_id", "secret_key", "token")
+
+    def __init__(self, secret_id: str, secret_key: str, token: Optional[str] = None) -> None:
+        object.__setattr__(self, "secret_id", secret_id)
+        object.__setattr__(self, "secret_key", secret_key)
+        object.__setattr__(self, "token", token)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Credentials are immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Credentials) and (self.secret_id, self.secret_key, self.token) == (
+            other.secret_id, other.secret_key, other.token)
+
+    def __hash__(self) -> int:
+        return hash((self.secret_id, self.secret_key, self.token))
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> Optional["Credentials"]:
