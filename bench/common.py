@@ -153,7 +153,7 @@ class NoopStorage:
 class NoopServices:
     """What ``handle(services=…)`` needs: .storage (no-op), .pool (the real bounded pool)."""
 
-    def __init__(self, fanout: int = 8) -> None:
+    def __init__(self, fanout: int = 10) -> None:
         from ci_callback import services  # noqa: PLC0415
 
         self.storage = NoopStorage()

@@ -73,7 +73,7 @@ def _cases() -> List[Tuple[str, Callable[[], Any], Callable[[], Any], Dict[str, 
     from ci_callback.app import handle  # noqa: PLC0415
     from ci_callback.decode import sniff  # noqa: PLC0415
 
-    settings = common.local_settings("http://127.0.0.1:9", fanout=8)  # never contacted: storage is a no-op
+    settings = common.local_settings("http://127.0.0.1:9", fanout=10)  # never contacted: storage is a no-op
     services = common.NoopServices(settings.fanout)
     ctx = common.context()
     cases = []

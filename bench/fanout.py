@@ -3,7 +3,7 @@
 Latency: the 9-output Segment callback (events/apigw-segment-xml-base64.json) through
 ``handle`` with the real COS adapter, against LocalCOS in its own process with LocalCOS's
 fault injection ``Fault(delay=0.02)`` armed on every request: each COS request costs one
-20 ms round trip (RTT) on top of its own service time. Ours (``Settings(fanout=8)``, the
+20 ms round trip (RTT) on top of its own service time. Ours (the default ``Settings().fanout``, the
 default) is compared with the same requests done one after another (``fanout=1``).
 
 The tagging fan-out (the output tags plus the index write that runs beside them) is timed
@@ -24,11 +24,13 @@ from typing import Any, Dict, List, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from ci_callback.settings import Settings  # noqa: E402
 
 DELAY = 0.02
 DELAYS = (DELAY, 0.1)  # the second one only to measure how many round trips are on the critical path
 REPEATS = 7
-SLOPE_REPEATS = {8: 5, 1: 3}  # at the second delay; one after another takes ~2.3 s a run there
+OURS_FANOUT = Settings().fanout  # ours is the product's default pool size
+SLOPE_REPEATS = {OURS_FANOUT: 5, 1: 3}  # at the second delay; one after another takes ~2.3 s a run there
 TARGET_RTT = 3.0
 SEGMENT = "apigw-segment-xml-base64"
 
@@ -78,7 +80,7 @@ def latency(cos: common.CosServer, events: Dict[str, Dict[str, Any]]) -> Dict[st
     results: Dict[str, Any] = {}
     try:
         serial = 0
-        for fanout in (8, 1):
+        for fanout in (OURS_FANOUT, 1):
             settings = common.local_settings(cos.endpoint, fanout=fanout)
             cos.delay(0)
             serial += 1  # warm: SDK imported, client and connections made, pool threads started
@@ -163,10 +165,10 @@ def run() -> Dict[str, Any]:
     with common.CosServer() as cos:
         lat = latency(cos, events)
         counts = request_counts(cos, events)
-    ours, seq = lat["fanout=8"], lat["fanout=1"]
+    ours, seq = lat[f"fanout={OURS_FANOUT}"], lat["fanout=1"]
     depth = ours["tagging_rtt_depth"]
     rows = []
-    for label, r in (("ours (fanout=8)", ours), ("one after another (fanout=1)", seq)):
+    for label, r in ((f"ours (fanout={OURS_FANOUT})", ours), ("one after another (fanout=1)", seq)):
         rows.append([label, r["requests"], f"{r['total_ms']:.1f}", f"{r['total_p90_ms']:.1f}",
                      f"{r['total_rtt_depth']:.1f}", f"{r['tagging_ms']:.1f}", f"{r['tagging_p90_ms']:.1f}",
                      f"{r['tagging_rtt_depth']:.1f}"])
@@ -178,7 +180,7 @@ def run() -> Dict[str, Any]:
              f"the critical path, measured rather than assumed: the growth of the wall time from +20 ms to "
              f"+{DELAYS[1] * 1000:g} ms per request, divided by the {(DELAYS[1] - DELAYS[0]) * 1000:g} ms added. The rest of "
              f"the wall time at +20 ms is our CPU (SDK signing, JSON, the pool) and LocalCOS's service time. "
-             f"The tagging fan-out (9 tag reads, 9 tag writes, the index write, on the pool of 8) is "
+             f"The tagging fan-out (9 tag reads, 9 tag writes, the index write, on the pool of {OURS_FANOUT}) is "
              f"{ours['tagging_ms']:.0f} ms = {depth:.1f} RTT × 20 ms + {ours['tagging_ms'] - 20 * depth:.0f} ms. "
              f"The whole callback adds the archive, lease and done round trips, sequential by design (archive before "
              f"the claim, the claim before acting, done after). Speed-up over one after another: "

@@ -32,7 +32,7 @@ ENV_VARS: Dict[str, str] = {
     "CI_CALLBACK_NOTIFY_NAMESPACE": "namespace of the notify function (default default)",
     "CI_CALLBACK_NOTIFY_ENDPOINT": "host[:port] of the SCF API, for a local endpoint in tests",
     "CI_CALLBACK_MARKER_TTL_SECONDS": "age after which an in-progress marker is stale (default 900)",
-    "CI_CALLBACK_FANOUT": "concurrent COS requests per callback (default 8)",
+    "CI_CALLBACK_FANOUT": "concurrent COS requests per callback (default 10)",
     "CI_CALLBACK_LOG_LEVEL": "DEBUG, INFO, WARN or ERROR (default INFO)",
     "TENCENTCLOUD_REGION": "region of the function (SCF sets it)",
 }
@@ -77,7 +77,7 @@ _FIELDS = (
     ("notify_namespace", "default"),
     ("notify_endpoint", None),
     ("marker_ttl_seconds", 900),
-    ("fanout", 8),
+    ("fanout", 10),  # a Segment job: 9 outputs + the index, all in flight at once
     ("log_level", "INFO"),
     ("region", None),
 )
@@ -156,7 +156,7 @@ class Settings:
             notify_namespace=(env.get("CI_CALLBACK_NOTIFY_NAMESPACE") or "default").strip() or "default",
             notify_endpoint=(env.get("CI_CALLBACK_NOTIFY_ENDPOINT") or "").strip() or None,
             marker_ttl_seconds=_int(env.get("CI_CALLBACK_MARKER_TTL_SECONDS"), 900, 1, 86400),
-            fanout=_int(env.get("CI_CALLBACK_FANOUT"), 8, 1, 32),
+            fanout=_int(env.get("CI_CALLBACK_FANOUT"), 10, 1, 32),
             log_level=(env.get("CI_CALLBACK_LOG_LEVEL") or "INFO").strip().upper(),
             region=(env.get("TENCENTCLOUD_REGION") or "").strip() or None,
         )
