@@ -62,10 +62,11 @@ def _charts(results: Dict[str, Dict[str, Any]], out: Path) -> List[str]:
     fan = results.get("fanout", {}).get("data")
     if fan:
         lat = fan["latency"]
+        ours = next(k for k in lat if k != "fanout=1")  # the product's default pool size
         png.bar_chart(out / "fanout.png", "Segment (9 outputs) at +20 ms per COS request, ms",
-                      ["ours fanout=8", "one after another"],
-                      {"whole callback": [lat["fanout=8"]["total_ms"], lat["fanout=1"]["total_ms"]],
-                       "tagging fan-out": [lat["fanout=8"]["tagging_ms"], lat["fanout=1"]["tagging_ms"]]},
+                      [f"ours {ours}", "one after another"],
+                      {"whole callback": [lat[ours]["total_ms"], lat["fanout=1"]["total_ms"]],
+                       "tagging fan-out": [lat[ours]["tagging_ms"], lat["fanout=1"]["tagging_ms"]]},
                       marks={0: fan["target_rtt"] * fan["delay_s"] * 1000})
         made.append("fanout.png")
     return made
