@@ -40,6 +40,8 @@ from typing import Any, Optional
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
+from local_server import LocalWSGIServer
+
 __all__ = ["FakeCI", "CiRequest", "Job", "Run"]
 
 
@@ -79,7 +81,7 @@ def _el(name: str, value: Any) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
 
 
-class FakeCI:
+class FakeCI(LocalWSGIServer):
     def __init__(self, secret_id: Optional[str] = None, secret_key: Optional[str] = None) -> None:
         self.secret_id = secret_id
         self.secret_key = secret_key
@@ -88,8 +90,7 @@ class FakeCI:
         self._runs: dict[str, Run] = {}
         self._requests: list[CiRequest] = []
         self._fail: list[int] = []  # statuses for the next requests (see fail_next)
-        self._server: Any = None
-        self._thread: Optional[threading.Thread] = None
+        super().__init__()
 
     # -- registry ----------------------------------------------------------
     def add_job(self, job_id: str, tag: str, state: str, bucket: str, object: str,  # noqa: A002 - CI's word
@@ -116,37 +117,6 @@ class FakeCI:
             return list(self._requests)
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> "FakeCI":
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        class _QuietHandler(WSGIRequestHandler):
-            def log_request(self, *args: Any, **kwargs: Any) -> None:
-                pass
-
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="FakeCI", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = self._thread = None
-
-    def __enter__(self) -> "FakeCI":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_port)
 
     @property
     def url(self) -> str:

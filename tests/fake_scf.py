@@ -37,6 +37,8 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 from urllib.parse import parse_qsl
 
+from local_server import LocalWSGIServer
+
 SECRET_ID = "AKIDLOCALTESTSECRETID000000000000000"
 SECRET_KEY = "localtestsecretkey00000000000000"
 ACTION = "Invoke"
@@ -107,7 +109,7 @@ def tc3_signature(
     return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-class FakeSCF:
+class FakeSCF(LocalWSGIServer):
     """Local SCF ``Invoke`` endpoint that verifies TC3 signatures and records calls.
 
     ``ret_msg`` decides ``Result.RetMsg`` for synchronous calls (what the invoked
@@ -129,41 +131,9 @@ class FakeSCF:
         self._invocations: list[Invocation] = []
         self._rejections: list[tuple[str, str]] = []
         self._error_queue: list[tuple[str, str]] = []  # see fail_next()
-        self._server: Any = None
-        self._thread: Optional[threading.Thread] = None
+        super().__init__()
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> "FakeSCF":
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        class _QuietHandler(WSGIRequestHandler):
-            def log_request(self, *args: Any, **kwargs: Any) -> None:
-                pass
-
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="FakeSCF", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = self._thread = None
-
-    def __enter__(self) -> "FakeSCF":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_port)
 
     @property
     def endpoint(self) -> str:

@@ -50,6 +50,17 @@ def index_location(inv: Invocation, *candidates: Optional[str]) -> str:
     return bucket
 
 
+def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: Optional[str]) -> Optional[str]:
+    """The bucket a switchable action writes to, or None (recorded) when it does not run."""
+    if not inv.settings.enabled(action):
+        return None
+    try:
+        return index_location(inv, *candidates)
+    except ActionSkipped as skipped:
+        inv.record(skipped_as, reason=str(skipped))
+        return None
+
+
 def write_document(inv: Invocation, action: str, bucket: str, key: str, document: Mapping[str, Any],
                    region: Optional[str] = None) -> None:
     inv.services.storage.put_json(bucket, key, document, region)
@@ -245,12 +256,9 @@ def index_and_tag_job(callback: JobCallback, inv: Invocation) -> None:
 
 
 def record_failure(callback: JobCallback, inv: Invocation) -> None:
-    if not inv.settings.enabled("failure"):
-        return
-    try:
-        bucket = index_location(inv, callback.input.bucket, *(o.bucket for o in callback.outputs))
-    except ActionSkipped as skipped:
-        inv.record("failure-skipped", reason=str(skipped))
+    bucket = _target_bucket(inv, "failure", "failure-skipped", callback.input.bucket,
+                            *(o.bucket for o in callback.outputs))
+    if bucket is None:
         return
     key = keys.failure_key(inv.settings.index_prefix, callback.job_id)
     region = callback.input.region if bucket == callback.input.bucket else None
@@ -259,12 +267,8 @@ def record_failure(callback: JobCallback, inv: Invocation) -> None:
 
 def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
     """A run manifest with every task, and a per-input pointer to the latest run."""
-    if not inv.settings.enabled("index"):
-        return
-    try:
-        bucket = index_location(inv, callback.input.bucket)
-    except ActionSkipped as skipped:
-        inv.record("index-skipped", reason=str(skipped))
+    bucket = _target_bucket(inv, "index", "index-skipped", callback.input.bucket)
+    if bucket is None:
         return
     prefix = inv.settings.index_prefix
     manifest_key = keys.run_manifest_key(prefix, callback.input.bucket, callback.input.key, callback.run_id)
@@ -302,12 +306,8 @@ def _newer(current: Mapping[str, Any], ours: Mapping[str, Any]) -> bool:
 
 
 def record_review(callback: ModerationCallback, inv: Invocation) -> None:
-    if not inv.settings.enabled("index"):
-        return
-    try:
-        bucket = index_location(inv, callback.input.bucket)
-    except ActionSkipped as skipped:
-        inv.record("review-skipped", reason=str(skipped))
+    bucket = _target_bucket(inv, "index", "review-skipped", callback.input.bucket)
+    if bucket is None:
         return
     key = keys.review_key(inv.settings.index_prefix, callback.input.bucket, callback.input.key,
                           callback.event, callback.job_id)
