@@ -35,6 +35,8 @@ def log(level: str, message: str, /, **fields: Any) -> None:
         # Lone surrogates (a "\ud800" escape in an untrusted JSON body) cannot be written
         # as UTF-8; write them back as the JSON escapes they came from instead of raising.
         line = line.encode("utf-8", "backslashreplace").decode("utf-8")
+        # One record, one line: characters that readers treat as line breaks stay escaped.
+        line = line.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     (_stream or sys.stdout).write(line + "\n")
 
 
