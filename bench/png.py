@@ -87,7 +87,7 @@ class Canvas:
 
     def text(self, x: int, y: int, text: str, color: Color = BLACK, scale: int = 2, anchor: str = "left") -> int:
         """Draw text; anchor left/right/center on x. Returns the width in pixels."""
-        text = text.upper()
+        text = "".join(ch if ch in _FONT else ch.upper() for ch in text)
         width = len(text) * 6 * scale - scale
         if anchor == "right":
             x -= width
