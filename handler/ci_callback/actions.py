@@ -114,20 +114,11 @@ def _write_tags(inv: Invocation, ref: ObjectRef, tags: Mapping[str, str]) -> str
     return "tagged"
 
 
-def tag_object(inv: Invocation, ref: ObjectRef, ours: Mapping[str, str]) -> str:
-    """Merge our tags into one object. Returns "tagged", "unchanged", "missing" or "skipped"."""
-    existing = _read_tags(inv, ref)
-    if isinstance(existing, str):
-        return existing
-    merged = merge_tags(existing, ours)
-    if merged == existing:
-        return "unchanged"
-    return _write_tags(inv, ref, merged)
-
-
 def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, str],
                 also: Optional[Callable[[], None]] = None) -> Dict[str, int]:
     """Tag every output concurrently on the container's bounded pool (plus one extra task).
+
+    Returns how many outputs ended "tagged", "unchanged", "missing" or "skipped".
 
     Tagging one object is two dependent requests: read its tags, write the merged set.
     The worker that read an object's tags writes them at once, unless some of our tasks

@@ -160,5 +160,4 @@ def _reason(status: str) -> str:
         "ignored": "valid callback, nothing to do",
         "test": "console test request acknowledged",
         "duplicate": "already processed",
-        "in-progress": "the same callback is being processed by another delivery",
     }.get(status, status)
