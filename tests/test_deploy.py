@@ -26,7 +26,7 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-from ci_callback import deploycheck  # noqa: E402 - conftest puts handler/ on sys.path
+from ci_callback_dev import deploycheck  # noqa: E402 - conftest puts handler/ and dev/ on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from .settings import Settings
+from ci_callback.settings import Settings
 
 DEMO_BUCKET = "examplebucket-1250000000"
 
@@ -57,10 +57,10 @@ def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
 
 def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[int, List[str]]:
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
-    from .http import request_from_event
-    from .parse import parse_callback
-    from .exceptions import InvalidCallback
-    from .models import JobCallback
+    from ci_callback.http import request_from_event
+    from ci_callback.parse import parse_callback
+    from ci_callback.exceptions import InvalidCallback
+    from ci_callback.models import JobCallback
 
     client = cos.client()
     made = 0
@@ -94,8 +94,8 @@ def _table(rows: List[List[str]], headers: List[str]) -> str:
 
 
 def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore[no-untyped-def]
-    from . import log
-    from .app import handle
+    from ci_callback import log
+    from ci_callback.app import handle
     from .localcos import LocalCOS
 
     out = out or sys.stdout
@@ -176,7 +176,7 @@ def event_from_http(method: str, target: str, headers: Dict[str, str], body: byt
 def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0):  # type: ignore[no-untyped-def]
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from .app import handle
+    from ci_callback.app import handle
 
     class CallbackHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -20,8 +20,8 @@ def _print_json(data: object) -> None:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .exceptions import InvalidCallback
-    from .parse import parse_callback
+    from ci_callback.exceptions import InvalidCallback
+    from ci_callback.parse import parse_callback
 
     try:
         body = _read(args.file)
@@ -38,7 +38,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from .app import handle
+    from ci_callback.app import handle
 
     try:
         event = json.loads(_read(args.event))
@@ -70,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
-    from .times import parse_time
+    from ci_callback.times import parse_time
 
     if value is None:
         return None
@@ -81,9 +81,9 @@ def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import replay, select
-    from .services import Services
-    from .settings import Settings
+    from ci_callback.replay import replay, select
+    from ci_callback.services import Services
+    from ci_callback.settings import Settings
 
     settings = Settings.from_env()
     storage = Services.from_env(settings).storage
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from . import log
+    from ci_callback import log
 
     log.set_stream(sys.stderr)  # stdout carries the command's JSON
     return int(args.func(args))

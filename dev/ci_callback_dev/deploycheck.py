@@ -442,5 +442,5 @@ def main(root: Optional[Path] = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m ci_callback.deploycheck [ROOT]`
+if __name__ == "__main__":  # pragma: no cover - `python -m ci_callback_dev.deploycheck [ROOT]`
     sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else None))
