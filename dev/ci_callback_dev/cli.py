@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -100,7 +101,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_check_deploy(args: argparse.Namespace) -> int:
     from .deploycheck import main as check_main
 
-    return check_main(Path(args.root))
+    return check_main([args.action, "--stage", args.stage] + (["--root", args.root] if args.root else []))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,8 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("check-deploy", help="validate serverless.yml and layers/ offline")
-    p.add_argument("--root", default=".", help="project root (default .)")
+    p = sub.add_parser("check-deploy", help="resolve serverless.yml and layers/ with the real loader; validate")
+    p.add_argument("action", nargs="?", default="check", choices=("check", "preflight", "record"),
+                   help="check (default); preflight: make deploy's refusal; record: after a deploy")
+    p.add_argument("--root", default=None, help="project root (default: this checkout)")
+    p.add_argument("--stage", default=os.environ.get("STAGE") or "dev", help="as scf deploy --stage (default dev)")
     p.set_defaults(func=cmd_check_deploy)
     return parser
 
