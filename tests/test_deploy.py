@@ -564,3 +564,13 @@ def test_handler_serves_function_url_events_from_the_unpacked_zips(built: Dict[s
         assert result["charset_normalizer_md"].startswith("md.cpython-310")
     else:
         assert result["charset_normalizer_md"] == "md.py"
+
+
+def test_serve_local_wraps_requests_as_function_url_events() -> None:
+    from ci_callback.http import FUNCTION_URL, request_from_event
+    from ci_callback_dev.localdemo import event_from_http, load_events
+
+    event = event_from_http("POST", "/?token=t", {"Content-Type": "application/json"}, b'{"a": 1}')
+    assert set(event) == {"httpMethod", "path", "headers", "queryString", "body"}
+    assert request_from_event(event, 1024).source == FUNCTION_URL
+    assert load_events(EVENTS)[0][0].startswith("function-url-")  # the demo leads with the default trigger
