@@ -398,8 +398,10 @@ def summary(resolved: Mapping[str, Any]) -> Dict[str, Any]:
             req["FunctionName"] = platform_name(str(req["FunctionName"]), config)
         triggers.append(req)
     size = sum(len(str(v.get("Key", "")).encode()) + len(str(v.get("Value", "")).encode()) for v in variables)
+    unset = sorted(set(function.get("declared") or {}) - set(request["Environment"]))
     return {"stage": config.get("stage"), "app": config.get("app"), "envFile": function.get("envFile"),
-            "environmentBytes": f"{size} of {ENV_LIMIT_BYTES}", "function": request, "triggers": triggers,
+            "environmentBytes": f"{size} of {ENV_LIMIT_BYTES}", "unsetSettings (dropped, defaults apply)": unset,
+            "function": request, "triggers": triggers,
             "layer": {"name": ((layer.get("config") or {}).get("inputs") or {}).get("name"),
                       "runtimes": ((layer.get("config") or {}).get("inputs") or {}).get("runtimes")}}
 
@@ -491,6 +493,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if problems:
         print(f"check-deploy: {len(problems)} problem(s) in {root}")
         return 1
+    wiped = wiped_settings(resolved, root, args.stage)
+    if wiped:
+        print(f"check-deploy: note: `make deploy` would refuse here: empty {', '.join(wiped)}")
     print(f"check-deploy: OK: stage {args.stage}, resolved by the Serverless loader and the toolkit's formatInputs")
     return 0
 
