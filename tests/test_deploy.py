@@ -574,3 +574,22 @@ def test_serve_local_wraps_requests_as_function_url_events() -> None:
     assert set(event) == {"httpMethod", "path", "headers", "queryString", "body"}
     assert request_from_event(event, 1024).source == FUNCTION_URL
     assert load_events(EVENTS)[0][0].startswith("function-url-")  # the demo leads with the default trigger
+
+
+def test_without_node_check_deploy_says_why(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(deploycheck.shutil, "which", lambda name: None)
+    assert "node is not installed" in (deploycheck.tool_missing(ROOT) or "")
+    assert deploycheck.main(["check", "--root", str(ROOT)]) == 2
+    assert capsys.readouterr().out.startswith("check-deploy: cannot run: node is not installed")
+    code, lines = deploycheck.preflight(ROOT, "dev", _clean_env(**TOKEN_ENV))
+    assert code == 1 and len(lines) == 1 and "node is not installed" in lines[0]
+
+
+@needs_node
+def test_record_keeps_names_never_values(repo: Path) -> None:
+    path = deploycheck.record(repo, "dev", _clean_env(CI_CALLBACK_TOKENS="very-secret", CI_CALLBACK_FANOUT="8"))
+    assert path == repo / ".deploy" / "dev.json"
+    assert "very-secret" not in path.read_text()
+    assert deploycheck.previously_deployed(repo, "dev") == {"CI_CALLBACK_TOKENS", "CI_CALLBACK_FANOUT"}
+    code, lines = deploycheck.preflight(repo, "dev", _clean_env(CI_CALLBACK_TOKENS="t"))
+    assert code == 1 and "CI_CALLBACK_FANOUT would deploy empty" in lines[0]

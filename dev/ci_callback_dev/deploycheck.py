@@ -30,14 +30,17 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-# SCF's Python runtimes, CreateFunction.Runtime: cloud.tencent.com/document/api/583/18586 and
-# tencentcloud-sdk-python-scf 3.1.100 tencentcloud/scf/v20180416/models.py (CreateFunctionRequest.Runtime).
+# SCF's Python runtimes, each with where it is documented. The SCF API's CreateFunction.Runtime
+# ("目前支持的运行环境") as shipped in tencentcloud-sdk-python-scf 3.1.100
+# tencentcloud/scf/v20180416/models.py (CreateFunctionRequest, lines 1405-1411), and the runtime
+# page doc 583/40323 (Python 3.10, 3.9, 3.7, 3.6, 2.7).
+_SDK = "tencentcloud-sdk-python-scf 3.1.100 models.py CreateFunctionRequest.Runtime"
 DOCUMENTED_RUNTIMES: Dict[str, str] = {
-    "Python3.10": "API 583/18586 CreateFunction.Runtime; tencentcloud-sdk-python-scf models.py; doc 583/40323",
-    "Python3.9": "API 583/18586 CreateFunction.Runtime; tencentcloud-sdk-python-scf models.py; doc 583/40323",
-    "Python3.7": "API 583/18586 CreateFunction.Runtime; tencentcloud-sdk-python-scf models.py; doc 583/40323",
-    "Python3.6": "API 583/18586 CreateFunction.Runtime; tencentcloud-sdk-python-scf models.py; doc 583/40323",
-    "Python2.7": "API 583/18586 CreateFunction.Runtime; tencentcloud-sdk-python-scf models.py; doc 583/40323",
+    "Python3.10": f"{_SDK}; doc 583/40323",
+    "Python3.9": f"{_SDK}; doc 583/40323",
+    "Python3.7": f"{_SDK}; doc 583/40323",
+    "Python3.6": f"{_SDK}; doc 583/40323",
+    "Python2.7": f"{_SDK}; doc 583/40323",
 }
 # What this project deploys: the code needs Python >= 3.10 (pyproject requires-python); 3.9 is past
 # end of life. Python3.11+ is not in DOCUMENTED_RUNTIMES: no SCF API evidence (CloudBase only).
@@ -251,6 +254,7 @@ def _check_function(root: Path, instance: Mapping[str, Any], problems: List[str]
         problems.append(f"{where}: MemorySize {request.get('MemorySize')!r} MB: 64, or 128–3072 in steps of 128")
     if not _int_in(request.get("Timeout"), 1, 900):
         problems.append(f"{where}: Timeout {request.get('Timeout')!r} s is out of range 1–900")
+    # initTimeout 3–300: serverless-components/tencent-types scf@0.0.4.yml (the platform's rule file).
     if "InitTimeout" in request and not _int_in(request["InitTimeout"], 3, 300):
         problems.append(f"{where}: InitTimeout {request['InitTimeout']!r} s is out of range 3–300")
     if request.get("Handler") != HANDLER:
