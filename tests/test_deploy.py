@@ -69,10 +69,8 @@ def _copy_project(dest: Path) -> Path:
     shutil.copy2(ROOT / "layers" / "build.py", dest / "layers" / "build.py")
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules")
     shutil.copytree(ROOT / "handler", dest / "handler", ignore=ignore)
+    # No node_modules in the copy: resolve.js runs from this checkout (deploycheck.project_root).
     shutil.copytree(ROOT / "dev", dest / "dev", ignore=ignore)
-    modules = ROOT / "dev" / "deploy-check" / "node_modules"
-    if modules.is_dir():
-        (dest / "dev" / "deploy-check" / "node_modules").symlink_to(modules, target_is_directory=True)
     return dest
 
 
@@ -273,7 +271,8 @@ def _make_deploy(root: Path, env: Dict[str, str]) -> subprocess.CompletedProcess
     venv = ROOT / ".venv"
     if not (venv / ".installed").is_file():
         pytest.skip("make deploy is tested with the project's .venv (run the suite through `make test`)")
-    return subprocess.run(["make", "-s", "deploy", f"VENV={venv}"], cwd=root, env=env,
+    # NODE_DEPS= : the copy must not npm-install; the checkout's tree (project_root) is used.
+    return subprocess.run(["make", "-s", "deploy", f"VENV={venv}", "NODE_DEPS="], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -593,3 +592,13 @@ def test_record_keeps_names_never_values(repo: Path) -> None:
     assert deploycheck.previously_deployed(repo, "dev") == {"CI_CALLBACK_TOKENS", "CI_CALLBACK_FANOUT"}
     code, lines = deploycheck.preflight(repo, "dev", _clean_env(CI_CALLBACK_TOKENS="t"))
     assert code == 1 and "CI_CALLBACK_FANOUT would deploy empty" in lines[0]
+
+
+@needs_node
+def test_values_the_runtime_refuses_are_reported(repo: Path) -> None:
+    from ci_callback import settings
+
+    if not callable(getattr(settings, "problems", None)):
+        pytest.skip("ci_callback.settings.problems (the runtime's validation, branch arch) is not merged here yet")
+    problems = _problems(repo, CI_CALLBACK_FANOUT="abc")
+    assert any("CI_CALLBACK_FANOUT" in p for p in problems), problems
