@@ -48,6 +48,8 @@ check-deploy: $(STAMP) $(NODE_DEPS)
 
 # One command, in this order: refuse (one line) when a setting would deploy empty, check, require
 # the scf CLI, build and deploy the layer, deploy the function, remember what was deployed.
+# `scf deploy` in the root deploys that one instance, not layers/ too: a deployable serverless.yml
+# in the cwd wins (@serverless/components src/cli/utils.js runningTemplate).
 deploy: $(STAMP) $(NODE_DEPS)
 	@$(BIN)/ci-callback check-deploy preflight --root $(CURDIR) --stage $(STAGE)
 	@command -v scf >/dev/null 2>&1 || { echo "make deploy: refusing: no scf command; npm i -g serverless-cloud-framework (>= 1.2.0)"; exit 1; }
