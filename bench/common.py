@@ -29,8 +29,10 @@ TOKEN = "bench-token-7c1d"
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"
 
-if str(HANDLER) not in sys.path:
-    sys.path.insert(0, str(HANDLER))
+DEV = ROOT / "dev"
+for _path in (DEV, HANDLER):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 # Role credentials as SCF injects them (fake; the local COS accepts any signature).
 BENCH_ENV = {
@@ -165,9 +167,9 @@ class NoopServices:
 
 _SERVER_CODE = r"""
 import json, os, sys
-sys.path.insert(0, {handler!r})
-from ci_callback.localcos import LocalCOS, Fault
-from ci_callback.localdemo import load_events, seed_objects
+sys.path[:0] = [{handler!r}, {dev!r}]
+from ci_callback_dev.localcos import LocalCOS, Fault
+from ci_callback_dev.localdemo import load_events, seed_objects
 from pathlib import Path
 cos = LocalCOS().start()
 out = sys.stdout
@@ -208,7 +210,7 @@ class CosServer:
         self._lock = threading.Lock()
 
     def start(self, seed: bool = True) -> "CosServer":
-        code = _SERVER_CODE.format(handler=str(HANDLER))
+        code = _SERVER_CODE.format(handler=str(HANDLER), dev=str(DEV))
         self.proc = subprocess.Popen([PYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, cwd=str(ROOT))
         hello = self._read()

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import BUCKET, EVENTS, REGION, TOKEN, apigw_event, corpus_file, invoke
 from ci_callback.actions import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, merge_tags, valid_tag
-from ci_callback.localcos import Fault, LocalCOS
+from ci_callback_dev.localcos import Fault, LocalCOS
 from ci_callback.parse import parse_callback
 from ci_callback.settings import Settings
 

@@ -347,9 +347,9 @@ def cli(*args, stdin=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CI_CALLBACK_")}
     env["CI_CALLBACK_ACTIONS"] = NO_ACTIONS
     env["CI_CALLBACK_TOKENS"] = TOKEN
-    env["PYTHONPATH"] = str(ROOT / "handler")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "handler"), str(ROOT / "dev")])
     return subprocess.run(
-        [sys.executable, "-m", "ci_callback.cli", *map(str, args)],
+        [sys.executable, "-m", "ci_callback_dev.cli", *map(str, args)],
         cwd=ROOT, env=env, input=stdin, capture_output=True, timeout=60,
     )
 

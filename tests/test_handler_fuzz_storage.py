@@ -130,7 +130,7 @@ CONTENT_TYPES = st.sampled_from(["application/xml", "application/json", "text/pl
 
 @pytest.fixture(scope="module")
 def local_cos():
-    from ci_callback.localcos import LocalCOS
+    from ci_callback_dev.localcos import LocalCOS
 
     with LocalCOS() as server:
         server.create_bucket(BUCKET)

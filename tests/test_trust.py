@@ -34,7 +34,7 @@ from fake_ci import FakeCI
 from fake_scf import FakeSCF
 from ci_callback import auth, idempotency, keys, log, settings as settings_module, storage as storage_module
 from ci_callback.app import main_handler
-from ci_callback.localcos import Fault, LocalCOS
+from ci_callback_dev.localcos import Fault, LocalCOS
 from ci_callback.parse import parse_callback
 from ci_callback.replay import replay, select
 from ci_callback.settings import Credentials, Settings
