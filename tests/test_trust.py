@@ -36,7 +36,8 @@ from ci_callback import auth, idempotency, keys, log, settings as settings_modul
 from ci_callback.app import main_handler
 from ci_callback_dev.localcos import Fault, LocalCOS
 from ci_callback.parse import parse_callback
-from ci_callback.replay import replay, select
+from ci_callback.app import replay
+from ci_callback.replay import select
 from ci_callback.settings import Credentials, Settings
 from ci_callback.storage import CosStorage
 

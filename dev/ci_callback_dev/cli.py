@@ -20,7 +20,7 @@ def _print_json(data: object) -> None:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from ci_callback.exceptions import InvalidCallback
+    from ci_callback.errors import InvalidCallback
     from ci_callback.parse import parse_callback
 
     try:
@@ -81,7 +81,8 @@ def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ci_callback.replay import replay, select
+    from ci_callback.app import replay
+    from ci_callback.replay import select
     from ci_callback.services import Services
     from ci_callback.settings import Settings
 

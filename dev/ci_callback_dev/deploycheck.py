@@ -98,9 +98,20 @@ def read_env_vars(settings_py: Path) -> Optional[Dict[str, str]]:
             try:
                 data = ast.literal_eval(value)
             except ValueError:
-                return None
+                return _declared_settings(tree)  # ENV_VARS is derived from the Settings fields
             return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
     return None
+
+
+def _declared_settings(tree: ast.Module) -> Optional[Dict[str, str]]:
+    """``setting("NAME", "description", …)`` declarations, the source ENV_VARS is derived from."""
+    found: Dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setting":
+            name, doc = (_str(node.args[0]), _str(node.args[1])) if len(node.args) >= 2 else (None, None)
+            if name and doc is not None:
+                found[name] = doc
+    return found or None
 
 
 def _is_os_environ(node: ast.AST, environ_names: Set[str]) -> bool:

@@ -59,7 +59,7 @@ def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[in
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
     from ci_callback.http import request_from_event
     from ci_callback.parse import parse_callback
-    from ci_callback.exceptions import InvalidCallback
+    from ci_callback.errors import InvalidCallback
     from ci_callback.models import JobCallback
 
     client = cos.client()

@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "parse_callback": ".parse",
-    "InvalidCallback": ".exceptions",
+    "InvalidCallback": ".errors",
     "JobCallback": ".models",
     "WorkflowCallback": ".models",
     "ModerationCallback": ".models",
@@ -30,7 +30,7 @@ _EXPORTS = {
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
-    from .exceptions import InvalidCallback
+    from .errors import InvalidCallback
     from .models import JobCallback, ModerationCallback, WorkflowCallback
     from .parse import parse_callback
     from .router import Router

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, Optional, Tuple, Union
 
-from .exceptions import InvalidCallback
+from .errors import InvalidCallback
 
 XML = "xml"
 JSON = "json"

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import log
-from .router import Invocation, Router
+from .context import Invocation
+from .router import Router
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from .models import JobCallback, ModerationCallback, WorkflowCallback

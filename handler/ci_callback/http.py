@@ -13,21 +13,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing and dataclasses would cost a refused request's cold start ~9 ms
     from typing import Any, Dict, Mapping, Optional
 
-from .exceptions import CiCallbackError
+from .errors import HttpError
 
 APIGW = "apigw"
 FUNCTION_URL = "function_url"
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
-
-
-class HttpError(CiCallbackError):
-    """A request the edge answers itself, with a status and a one-line reason."""
-
-    def __init__(self, status: int, reason: str, **extra: Any) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.extra = extra
 
 
 class HttpRequest:

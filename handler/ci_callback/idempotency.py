@@ -29,11 +29,11 @@ class Lease:
 
     @property
     def key(self) -> str:
-        return f"{self.base}lease-{self.number}.json"
+        return keys.lease_key(self.base, self.number)
 
     @property
     def done_key(self) -> str:
-        return f"{self.base}done.json"
+        return keys.done_key(self.base)
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Claim:
 
 
 def marker_base(prefix: str, callback: Callback) -> str:
-    return f"{prefix}{callback.kind}/{keys.encode_id(callback.id)}/{keys.encode_id(callback.state or 'none')}/"
+    return keys.marker_base(prefix, callback.kind, callback.id, callback.state)
 
 
 def claim(storage: Any, bucket: str, prefix: str, callback: Callback, ttl: int, owner: Optional[str]) -> Claim:

@@ -9,17 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
-from .exceptions import CiCallbackError
+from .errors import NotifyError
 from .settings import Credentials, Settings
 
 SCF_HOST = "scf.tencentcloudapi.com"
 CLIENT_CONTEXT_LIMIT = 120 * 1024  # async events are capped at 128 KB
-
-
-class NotifyError(CiCallbackError):
-    def __init__(self, message: str, transient: bool = True) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 class Notifier:

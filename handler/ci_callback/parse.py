@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote
 
 from .decode import decode_body
-from .exceptions import InvalidCallback
+from .errors import InvalidCallback
 from .models import (
     Callback,
     GenericResult,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
+from .context import Invocation
 from .kinds import JOB, MODERATION, WORKFLOW
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only: the models load with the first callback
@@ -20,20 +21,6 @@ ANY = "*"
 KINDS = (JOB, WORKFLOW, MODERATION)
 Key = Tuple[str, str, str]
 Handler = Callable[["Callback", "Invocation"], Any]
-
-
-@dataclass
-class Invocation:
-    """What a handler gets beside the callback: settings, services and a record of actions."""
-
-    request_id: Optional[str] = None
-    settings: Any = None
-    services: Any = None  # the I/O adapters (COS, notify); None in the pure core
-    deadline: Optional[float] = None  # time.monotonic() by which to be done
-    actions: List[Dict[str, Any]] = field(default_factory=list)
-
-    def record(self, action: str, **details: Any) -> None:
-        self.actions.append({"action": action, **details})
 
 
 @dataclass(frozen=True)

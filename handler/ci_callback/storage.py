@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
 from urllib.parse import urlsplit
 
-from .exceptions import CiCallbackError
+from .errors import AlreadyExists, NotFound, StorageError
 from .settings import Credentials, Settings
 
 T = TypeVar("T")
@@ -24,27 +24,6 @@ TIMEOUT_SECONDS = 5
 MIN_TIMEOUT_SECONDS = 0.25  # near or past the deadline: still try, briefly (releasing a lease)
 RETRIES = 2
 BACKOFF_SECONDS = (0.1, 0.3)
-
-
-class StorageError(CiCallbackError):
-    """A COS call failed. ``transient`` says whether a retry (CI's or ours) can help."""
-
-    def __init__(self, message: str, *, status: Optional[int] = None, code: Optional[str] = None,
-                 transient: bool = True) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.transient = transient
-
-
-class NotFound(StorageError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=404, code="NoSuchKey", transient=False)
-
-
-class AlreadyExists(StorageError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=409, code="FileAlreadyExists", transient=False)
 
 
 _clients: Dict[Tuple[Any, ...], Any] = {}

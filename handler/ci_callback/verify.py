@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from .exceptions import CiCallbackError
+from .errors import VerificationFailed
 from .models import Callback, JobCallback, WorkflowCallback
-from .router import Invocation
-
-
-class VerificationFailed(CiCallbackError):
-    """CI's record does not match the callback (or has no such job)."""
+from .context import Invocation
 
 
 def _first(value: Any) -> Mapping[str, Any]:
