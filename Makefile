@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test serve bench layer check-deploy clean
+.PHONY: setup demo test lint typecheck serve bench layer check-deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ci-callback demo
 
-test: $(STAMP)
+# Lint, types, then the suite; any failure fails the target (and so .ci/run). pytest's
+# exit code 5 (no tests collected) is a failure too: a suite that vanished must not pass.
+test: lint typecheck
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 serve: $(STAMP)
 	$(BIN)/ci-callback serve --local
@@ -34,4 +42,4 @@ check-deploy: $(STAMP)
 	$(BIN)/ci-callback check-deploy
 
 clean:
-	rm -rf $(VENV) layers/build bench/out .pytest_cache .hypothesis
+	rm -rf $(VENV) layers/build bench/out .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -17,10 +17,11 @@ import types
 
 import pytest
 
-from conftest import EVENTS, ROOT, SCF_EVENTS
-from ci_callback import app, log, settings as settings_module
+from ci_callback import app, log
+from ci_callback import settings as settings_module
 from ci_callback.app import handle, main_handler
 from ci_callback.settings import Settings
+from conftest import EVENTS, ROOT, SCF_EVENTS
 
 EVENT_FILES = sorted(p for p in EVENTS.glob("*.json") if p.name != "context.json")
 CONTEXT = json.loads((EVENTS / "context.json").read_text(encoding="utf-8"))

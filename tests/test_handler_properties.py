@@ -19,12 +19,13 @@ import random
 import types
 from contextlib import contextmanager
 
-from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
 
-from conftest import CALLBACKS, EVENTS
 from ci_callback import log
 from ci_callback.app import handle
 from ci_callback.settings import Settings
+from conftest import CALLBACKS, EVENTS
 
 TOKEN = "prop-token"
 SETTINGS = Settings(tokens=(TOKEN,), actions=frozenset(), max_body_bytes=64 * 1024)

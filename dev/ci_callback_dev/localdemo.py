@@ -57,10 +57,10 @@ def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
 
 def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[int, List[str]]:
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
-    from ci_callback.http import request_from_event
-    from ci_callback.parse import parse_callback
     from ci_callback.errors import InvalidCallback
+    from ci_callback.http import request_from_event
     from ci_callback.models import JobCallback
+    from ci_callback.parse import parse_callback
 
     client = cos.client()
     made = 0
@@ -96,6 +96,7 @@ def _table(rows: List[List[str]], headers: List[str]) -> str:
 def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore[no-untyped-def]
     from ci_callback import log
     from ci_callback.app import handle
+
     from .localcos import LocalCOS
 
     out = out or sys.stdout

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import keys, log, policy
+from .context import Invocation
 from .errors import ActionSkipped, NotFound
 from .models import JobCallback, ModerationCallback, ObjectRef, PicProcessResult, SmartCoverResult, WorkflowCallback
-from .context import Invocation
 from .times import iso, parse_time
-
-if TYPE_CHECKING:  # pragma: no cover - annotations only: concurrent.futures loads with the pool
-    from concurrent.futures import Future
 
 SCHEMA = 1
 MAX_TAGS = 10
@@ -45,7 +43,7 @@ def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: O
 
 def write_document(inv: Invocation, action: str, bucket: str, key: str, document: Mapping[str, Any],
                    region: Optional[str] = None) -> None:
-    inv.services.storage.put_json(bucket, key, document, region)
+    inv.adapters.storage.put_json(bucket, key, document, region)
     inv.record(action, bucket=bucket, key=key)
 
 
@@ -79,18 +77,19 @@ def _read_tags(inv: Invocation, ref: ObjectRef) -> Union[str, Dict[str, str]]:
     """An output's current tags, or why it is not tagged ("skipped", "missing")."""
     if not ref.key:
         return "skipped"
-    if not policy.allowed(inv.settings, ref.bucket):
+    if ref.bucket is None or not policy.allowed(inv.settings, ref.bucket):
         log.warn("output bucket not allowed; not tagged", bucket=ref.bucket, key=ref.key)
         return "skipped"
     try:
-        return inv.services.storage.get_tags(ref.bucket, ref.key, ref.region)
+        return inv.adapters.storage.get_tags(ref.bucket, ref.key, ref.region)
     except NotFound:
         log.warn("output object not found; not tagged", bucket=ref.bucket, key=ref.key)
         return "missing"
 
 
 def _write_tags(inv: Invocation, ref: ObjectRef, tags: Mapping[str, str]) -> str:
-    inv.services.storage.put_tags(ref.bucket, ref.key, tags, ref.region)
+    assert ref.bucket and ref.key  # _read_tags returned tags, so both are known
+    inv.adapters.storage.put_tags(ref.bucket, ref.key, tags, ref.region)
     return "tagged"
 
 
@@ -108,9 +107,7 @@ def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, st
     on 8 workers: 3, where whole read+write tasks took 4), and still one task per object
     whenever the pool is big enough.
     """
-    from concurrent.futures import Future  # noqa: PLC0415 - loaded with the pool by now
-
-    pool = inv.services.pool
+    pool = inv.adapters.pool
     lock = threading.Lock()
     waiting = [len(outputs) + (also is not None)]  # our tasks submitted but not started yet
 
@@ -118,7 +115,7 @@ def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, st
         with lock:
             waiting[0] -= 1
 
-    def tag(ref: ObjectRef) -> Union[str, Future]:
+    def tag(ref: ObjectRef) -> Union[str, Future[str]]:
         start()
         existing = _read_tags(inv, ref)
         if isinstance(existing, str):
@@ -132,13 +129,13 @@ def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, st
             return pool.submit(_write_tags, inv, ref, merged)
         return _write_tags(inv, ref, merged)
 
-    def extra() -> None:
+    def extra(task: Callable[[], None]) -> None:
         start()
-        also()  # type: ignore[misc] - only submitted when given
+        task()
 
-    futures = [pool.submit(tag, ref) for ref in outputs]
+    futures: List[Future[Any]] = [pool.submit(tag, ref) for ref in outputs]
     if also is not None:
-        futures.append(pool.submit(extra))
+        futures.append(pool.submit(extra, also))
     counts: Dict[str, int] = {}
     first_error: Optional[BaseException] = None
     for future in futures:
@@ -254,7 +251,7 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
         "created_at": document["created_at"],
         "manifest": {"bucket": bucket, "key": manifest_key},
     }
-    current = inv.services.storage.get_json(bucket, pointer_key)
+    current = inv.adapters.storage.get_json(bucket, pointer_key)
     if current == pointer:
         inv.record("latest-run", bucket=bucket, key=pointer_key, changed=False)
         return

@@ -11,6 +11,7 @@ through the same path.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from . import auth, log
 from .context import Invocation
 from .errors import HttpError, Misconfigured
 from .http import HttpRequest, HttpResponse, request_from_event
+from .replay import archived_request
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -143,10 +145,6 @@ class ReplayResult:
 def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[str], force: bool = False,
            services: Services | None = None, router: Router | None = None) -> list[ReplayResult]:
     """Feed archived callbacks through the pipeline again, as CI would have sent them."""
-    import json  # noqa: PLC0415 - replay only
-
-    from .replay import archived_request  # noqa: PLC0415
-
     run_settings = settings
     if force:  # ignore processed markers: re-run actions even for callbacks marked done
         run_settings = settings.replace(actions=frozenset(a for a in settings.actions if a != "dedupe"))

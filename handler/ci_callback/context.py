@@ -27,7 +27,7 @@ class Invocation:
         self.actions.append({"action": action, **details})
 
     @property
-    def io(self) -> Services:
+    def adapters(self) -> Services:
         """The services, which the entry sets before any action runs."""
         if self.services is None:
             raise RuntimeError("no services on this invocation (the entry sets them before acting)")

@@ -7,6 +7,7 @@ Uses the per-product packages tencentcloud-sdk-python-scf and -common (not the
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Mapping, Optional
 
 from .errors import NotifyError
@@ -28,8 +29,6 @@ class Notifier:
         """At most 5 s, and never past the invocation's deadline (the SDK takes whole seconds)."""
         if self.deadline is None:
             return 5
-        import time
-
         return max(1, min(5, int(self.deadline - time.monotonic())))
 
     def _client(self) -> Any:

@@ -172,7 +172,7 @@ class _Outputs:
     def __init__(self) -> None:
         self.refs: List[ObjectRef] = []
         self.md5: Dict[str, str] = {}
-        self._seen: set = set()
+        self._seen: set[tuple[str | None, str | None, str]] = set()
 
     def add(self, bucket: Optional[str], region: Optional[str], key: Optional[str]) -> None:
         if not key or "${" in key:  # ${Number}-style templates are not objects

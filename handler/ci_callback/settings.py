@@ -100,7 +100,7 @@ def setting(env: str, doc: str, parse: Callable[[str], T], default: T, *, empty_
     prefix means "no prefix", not the default one.
     """
     metadata = {"env": env, "doc": doc, "parse": parse, "empty_is_default": empty_is_default}
-    return dataclasses.field(default=default, metadata=metadata)  # type: ignore[no-any-return]
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)

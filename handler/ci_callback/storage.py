@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import AlreadyExists, NotFound, StorageError
@@ -129,7 +129,7 @@ class CosStorage:
 
     def get_bytes(self, bucket: str, key: str, region: Optional[str] = None) -> bytes:
         def read(client: Any) -> bytes:
-            return client.get_object(Bucket=bucket, Key=key, KeySimplifyCheck=False)["Body"].get_raw_stream().read()
+            return bytes(client.get_object(Bucket=bucket, Key=key, KeySimplifyCheck=False)["Body"].get_raw_stream().read())
 
         return self._call(f"get {bucket}/{key}", region, read)
 
@@ -145,7 +145,9 @@ class CosStorage:
 
     def head(self, bucket: str, key: str, region: Optional[str] = None) -> Optional[Dict[str, str]]:
         try:
-            return self._call(f"head {bucket}/{key}", region, lambda c: c.head_object(Bucket=bucket, Key=key))
+            headers: Dict[str, str] = self._call(f"head {bucket}/{key}", region,
+                                                 lambda c: c.head_object(Bucket=bucket, Key=key))
+            return headers
         except NotFound:
             return None
 
@@ -179,10 +181,10 @@ class CosStorage:
         """Yield ``(key, last_modified)`` under prefix, following pagination."""
         marker = ""
         while True:
-            page = self._call(
-                f"list {bucket}/{prefix}", region,
-                lambda c, m=marker: c.list_objects(Bucket=bucket, Prefix=prefix, Marker=m, MaxKeys=1000),
-            )
+            def page_of(client: Any, marker: str = marker) -> Dict[str, Any]:
+                return dict(client.list_objects(Bucket=bucket, Prefix=prefix, Marker=marker, MaxKeys=1000))
+
+            page = self._call(f"list {bucket}/{prefix}", region, page_of)
             contents = page.get("Contents") or []
             if isinstance(contents, dict):
                 contents = [contents]
@@ -203,7 +205,7 @@ class CosStorage:
                               lambda c: c.get_object_tagging(Bucket=bucket, Key=key))
         tags: Dict[str, str] = {}
         tag_set = (response or {}).get("TagSet") or {}
-        items: List[Any] = tag_set.get("Tag") or [] if isinstance(tag_set, dict) else []
+        items: Any = tag_set.get("Tag") or [] if isinstance(tag_set, dict) else []
         if isinstance(items, dict):
             items = [items]
         for item in items:

@@ -13,7 +13,7 @@ _STAMP = re.compile(
 )
 # CI runs on Beijing time; a stamp without an offset is read as +08:00.
 BEIJING = timezone(timedelta(hours=8))
-_ZONES: dict = {}
+_ZONES: dict[tuple[str, str, str], timezone] = {}
 
 
 def _zone(sign: str, hours: str, minutes: str) -> timezone:
