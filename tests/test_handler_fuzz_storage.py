@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from ci_callback import log
 from ci_callback.app import handle
 from ci_callback.settings import Settings
+from ci_callback_dev import events
 from conftest import BUCKET, CALLBACKS, EVENTS, REGION, TOKEN, apigw_event
 
 PROFILE = hsettings(
@@ -40,10 +41,7 @@ def _real_bodies() -> list:
     for path in sorted(EVENTS.glob("*.json")):
         event = json.loads(path.read_text(encoding="utf-8"))
         if "body" in event:
-            raw = event["body"]
-            if not isinstance(raw, str):
-                raw = json.dumps(raw)
-            bodies.append(base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8"))
+            bodies.append(events.body_of(event))
     if CALLBACKS.is_dir():
         samples = sorted(p for p in CALLBACKS.iterdir() if p.suffix in (".xml", ".json"))
         bodies.extend(p.read_bytes() for p in random.Random(1).sample(samples, min(20, len(samples))))

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .events import with_token
+
 
 def _read(source: str) -> bytes:
     if source == "-":
@@ -47,9 +49,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         sys.stderr.write(f"ci-callback: cannot read the event: {exc}\n")
         return 2
     if args.token and isinstance(event, dict):
-        query = dict(event.get("queryString") or {})
-        query["token"] = args.token
-        event["queryString"] = query
+        event = with_token(event, args.token)
     _print_json(handle(event, context))
     return 0
 

@@ -7,7 +7,6 @@ prints the index objects and tags that appeared.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -18,6 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from ci_callback.settings import Settings
+
+from .events import apigw_event, with_token
 
 DEMO_BUCKET = "examplebucket-1250000000"
 
@@ -38,14 +39,6 @@ def load_events(directory: Path) -> List[Tuple[str, Dict[str, Any]]]:
             continue
         events.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
     return events
-
-
-def with_token(event: Dict[str, Any], token: str) -> Dict[str, Any]:
-    event = dict(event)
-    query = dict(event.get("queryString") or {})
-    query["token"] = token
-    event["queryString"] = query
-    return event
 
 
 def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
@@ -158,20 +151,7 @@ def event_from_http(method: str, target: str, headers: Dict[str, str], body: byt
     """Wrap a plain HTTP request in an API Gateway event, as the trigger would."""
     parts = urlsplit(target)
     query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode("ascii"), True
-    return {
-        "httpMethod": method,
-        "path": parts.path or "/",
-        "headers": {k.lower(): v for k, v in headers.items()},
-        "queryString": query,
-        "queryStringParameters": query,
-        "body": text,
-        "isBase64Encoded": encoded,
-        "requestContext": {"httpMethod": method, "path": parts.path or "/", "stage": "local", "sourceIp": "127.0.0.1"},
-    }
+    return apigw_event(body, headers=headers, method=method, path=parts.path or "/", query=query, stage="local")
 
 
 def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0):  # type: ignore[no-untyped-def]
