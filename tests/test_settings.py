@@ -95,3 +95,12 @@ def test_a_misconfigured_function_answers_503_and_logs_the_name_not_the_value(mo
     assert errors and errors[0]["variable"] == "CI_CALLBACK_VERIFY_JOBS"
     assert "secret-looking-value" not in out
     assert TOKEN not in out
+
+
+def test_the_cli_reports_a_misconfiguration_in_one_line(monkeypatch, capsys) -> None:
+    from ci_callback_dev import cli
+
+    monkeypatch.setenv("CI_CALLBACK_FANOUT", "lots")
+    assert cli.main(["replay", "--bucket", "examplebucket-1250000000", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["ci-callback: misconfigured: CI_CALLBACK_FANOUT: not an integer"]

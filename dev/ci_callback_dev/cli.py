@@ -149,9 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ci_callback import log
+    from ci_callback.errors import Misconfigured
 
     log.set_stream(sys.stderr)  # stdout carries the command's JSON
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Misconfigured as exc:  # names the variable, never its value
+        sys.stderr.write(f"ci-callback: misconfigured: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

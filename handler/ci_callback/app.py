@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import auth, log
 from .context import Invocation
 from .errors import HttpError, Misconfigured
 from .http import HttpRequest, HttpResponse, request_from_event
-from .replay import archived_request
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -81,17 +82,17 @@ def handle(
         return _finish(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
     inv = Invocation(settings=settings, services=services, deadline=_deadline(context, started))
-    try:
-        request = request_from_event(event, settings.max_body_bytes, context if isinstance(context, dict) else None)
-    except HttpError as exc:
-        return _finish(_refused(exc), inv, started)
-    return _handle_request(request, inv, router, started)
+    limit, scf_context = settings.max_body_bytes, context if isinstance(context, dict) else None
+    return _answer(lambda: request_from_event(event, limit, scf_context), inv, router, started)
 
 
-def _handle_request(request: HttpRequest, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
-    inv.request_id = request.request_id
-    inv.fields["request_id"] = request.request_id
+def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Router | None,
+            started: float) -> dict[str, Any]:
+    """Read the request, check its token, run the pipeline; every outcome becomes a response."""
     try:
+        request = read_request()
+        inv.request_id = request.request_id
+        inv.fields["request_id"] = request.request_id
         auth.authenticate(request, inv.settings)  # nothing is parsed, or even imported, before this passes
         from .pipeline import process  # noqa: PLC0415 - after the token check, see above
 
@@ -145,6 +146,8 @@ class ReplayResult:
 def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[str], force: bool = False,
            services: Services | None = None, router: Router | None = None) -> list[ReplayResult]:
     """Feed archived callbacks through the pipeline again, as CI would have sent them."""
+    from .replay import archived_request  # noqa: PLC0415 - the CLI's path: keeps the models out of a cold start
+
     run_settings = settings
     if force:  # ignore processed markers: re-run actions even for callbacks marked done
         run_settings = settings.replace(actions=frozenset(a for a in settings.actions if a != "dedupe"))
@@ -158,7 +161,7 @@ def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[
         started = time.monotonic()
         log.set_level(run_settings.log_level)
         inv = Invocation(settings=run_settings, services=services)
-        response = _handle_request(archived_request(document, token, f"replay:{key}"), inv, router, started)
+        response = _answer(partial(archived_request, document, token, f"replay:{key}"), inv, router, started)
         payload = json.loads(response["body"])
         results.append(ReplayResult(key, response["statusCode"], payload.get("status", ""), payload.get("reason", "")))
     return results
