@@ -13,7 +13,7 @@ NODE_DIR   := dev/deploy-check
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 NODE_DEPS  := $(if $(shell command -v node 2>/dev/null),$(if $(shell command -v npm 2>/dev/null),$(NODE_STAMP)))
 
-.PHONY: setup demo test serve bench layer check-deploy deploy token clean
+.PHONY: setup demo test lint typecheck serve bench layer check-deploy deploy token clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,16 @@ setup: $(STAMP) $(NODE_DEPS)
 demo: $(STAMP)
 	$(BIN)/ci-callback demo
 
-test: $(STAMP) $(NODE_DEPS)
+# Lint, types, then the suite; any failure fails the target (and so .ci/run). pytest's
+# exit code 5 (no tests collected) is a failure too: a suite that vanished must not pass.
+test: lint typecheck $(NODE_DEPS)
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 serve: $(STAMP)
 	$(BIN)/ci-callback serve --local
@@ -64,4 +72,4 @@ token:
 	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))'
 
 clean:
-	rm -rf $(VENV) layers/build bench/out .pytest_cache .hypothesis
+	rm -rf $(VENV) layers/build bench/out .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .events import with_token
+
 
 def _read(source: str) -> bytes:
     if source == "-":
@@ -21,7 +23,7 @@ def _print_json(data: object) -> None:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from ci_callback.exceptions import InvalidCallback
+    from ci_callback.errors import InvalidCallback
     from ci_callback.parse import parse_callback
 
     try:
@@ -48,9 +50,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         sys.stderr.write(f"ci-callback: cannot read the event: {exc}\n")
         return 2
     if args.token and isinstance(event, dict):
-        query = dict(event.get("queryString") or {})
-        query["token"] = args.token
-        event["queryString"] = query
+        event = with_token(event, args.token)
     _print_json(handle(event, context))
     return 0
 
@@ -82,7 +82,8 @@ def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ci_callback.replay import replay, select
+    from ci_callback.app import replay
+    from ci_callback.replay import select
     from ci_callback.services import Services
     from ci_callback.settings import Settings
 
@@ -152,9 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ci_callback import log
+    from ci_callback.errors import Misconfigured
 
     log.set_stream(sys.stderr)  # stdout carries the command's JSON
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Misconfigured as exc:  # names the variable, never its value
+        sys.stderr.write(f"ci-callback: misconfigured: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

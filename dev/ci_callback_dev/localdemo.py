@@ -7,7 +7,6 @@ prints the index objects and tags that appeared.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -18,6 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from ci_callback.settings import Settings
+
+from .events import function_url_event, with_token
 
 DEMO_BUCKET = "examplebucket-1250000000"
 
@@ -41,14 +42,6 @@ def load_events(directory: Path) -> List[Tuple[str, Dict[str, Any]]]:
     return events
 
 
-def with_token(event: Dict[str, Any], token: str) -> Dict[str, Any]:
-    event = dict(event)
-    query = dict(event.get("queryString") or {})
-    query["token"] = token
-    event["queryString"] = query
-    return event
-
-
 def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
     """Settings for local runs: env as usual, plus the local COS and a generated token."""
     base = Settings.from_env()
@@ -58,10 +51,10 @@ def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
 
 def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[int, List[str]]:
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
+    from ci_callback.errors import InvalidCallback
     from ci_callback.http import request_from_event
-    from ci_callback.parse import parse_callback
-    from ci_callback.exceptions import InvalidCallback
     from ci_callback.models import JobCallback
+    from ci_callback.parse import parse_callback
 
     client = cos.client()
     made = 0
@@ -97,6 +90,7 @@ def _table(rows: List[List[str]], headers: List[str]) -> str:
 def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore[no-untyped-def]
     from ci_callback import log
     from ci_callback.app import handle
+
     from .localcos import LocalCOS
 
     out = out or sys.stdout
@@ -158,18 +152,8 @@ def event_from_http(method: str, target: str, headers: Dict[str, str], body: byt
     """Wrap a plain HTTP request in a Function URL event, as the default trigger would (doc 583/96099)."""
     parts = urlsplit(target)
     query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    event: Dict[str, Any] = {
-        "httpMethod": method,
-        "path": parts.path or "/",
-        "headers": {**{k.lower(): v for k, v in headers.items()}, "x-scf-remote-addr": "127.0.0.1"},
-        "queryString": query,
-    }
-    try:
-        event["body"] = body.decode("utf-8")
-    except UnicodeDecodeError:
-        # Undocumented for Function URLs; CI bodies are UTF-8 text. Use the API Gateway flag.
-        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode("ascii"), True
-    return event
+    return function_url_event(body, headers=headers, method=method, path=parts.path or "/", query=query,
+                              remote_addr="127.0.0.1")
 
 
 def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0):  # type: ignore[no-untyped-def]
