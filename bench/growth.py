@@ -30,8 +30,8 @@ from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bigjob  # noqa: E402
 import common  # noqa: E402
+from ci_callback_dev import bigjob  # noqa: E402
 
 GROWTH_N = (1, 10, 100, 1000, 5000)
 DELAY = 0.01

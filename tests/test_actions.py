@@ -770,7 +770,7 @@ def scf():
 
 
 def test_processed_callback_notifies_once_and_duplicates_do_not(store, settings, scf):
-    notifying = settings.replace(notify_function="downstream", notify_endpoint=scf.endpoint)
+    notifying = settings.replace(notify_function="downstream", scf_endpoint=scf.endpoint)
     body = corpus_file("SmartCover-xml-1.xml")
     seed(store, MEDIA_BUCKET, SMARTCOVER_COVERS)
 
@@ -793,7 +793,7 @@ def test_processed_callback_notifies_once_and_duplicates_do_not(store, settings,
 
 
 def test_failure_notify_names_the_failure_record(store, settings, scf):
-    notifying = settings.replace(notify_function="downstream", notify_endpoint=scf.endpoint)
+    notifying = settings.replace(notify_function="downstream", scf_endpoint=scf.endpoint)
 
     status, _ = deliver(failed_transcode(), notifying)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from . import auth, log
+from . import auth, budget, log
 from .context import Invocation
-from .errors import HttpError, Misconfigured
+from .errors import CiCallbackError, ContinuationFailed, HttpError, Misconfigured
 from .http import HttpRequest, HttpResponse, request_from_event
 from .settings import Settings, get_settings
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # the models, the router or the COS machinery; `test_trust` and `test_import_budget` hold it.
 
 _default_router: Router | None = None
+CONTINUATION_KEY = "ci_callback"  # checkpoint.EVENT_KEY, without importing it before the token check
 
 
 def default_router() -> Router:
@@ -58,14 +59,6 @@ def main_handler(event: Any, context: Any = None) -> dict[str, Any]:
     return handle(event, context)
 
 
-def _deadline(context: Any, started: float) -> float | None:
-    limit = context.get("time_limit_in_ms") if isinstance(context, dict) else None
-    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
-        # Keep a margin to answer before SCF kills us.
-        return started + max(limit / 1000.0 - 0.5, limit / 2000.0)
-    return None
-
-
 def handle(
     event: Any,
     context: Any = None,
@@ -81,9 +74,41 @@ def handle(
     except Misconfigured as exc:
         return _finish(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
-    inv = Invocation(settings=settings, services=services, deadline=_deadline(context, started))
-    limit, scf_context = settings.max_body_bytes, context if isinstance(context, dict) else None
+    scf_context = context if isinstance(context, dict) else None
+    inv = Invocation(settings=settings, services=services, deadline=budget.deadline_of(context, started),
+                     started=started, scf=dict(scf_context or {}))
+    if isinstance(event, dict) and CONTINUATION_KEY in event:  # {"ci_callback": {"continuation": …}}
+        inv.source = "continuation"
+        return _continue(event, inv, started)
+    limit = settings.max_body_bytes
     return _answer(lambda: request_from_event(event, limit, scf_context), inv, router, started)
+
+
+def _continue(event: dict[str, Any], inv: Invocation, started: float) -> dict[str, Any]:
+    """A continuation invocation (async, from this function itself). A transient failure is
+    raised, so SCF retries the invocation (tencent-facts.md, "Async retries")."""
+    request_id = inv.scf.get("request_id")
+    inv.request_id = str(request_id) if request_id else None
+    inv.fields.update(request_id=inv.request_id, source="continuation")
+    try:
+        from .pipeline import continue_chain  # noqa: PLC0415
+
+        response = continue_chain(event, inv)
+    except HttpError as exc:
+        response = _refused(exc)
+    except CiCallbackError as exc:  # storage or SCF failed before any work: retry
+        log.error("continuation failed; SCF retries it", error=str(exc), **inv.fields)
+        response = HttpResponse.error(503, f"temporarily unavailable: {str(exc)[:120]}")
+    except Exception as exc:  # noqa: BLE001 - a bug: logged, and raised below like any failure
+        import traceback  # noqa: PLC0415
+
+        log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8),
+                  **inv.fields)
+        response = HttpResponse.error(500, "internal error; the continuation was not processed")
+    answer = _finish(response, inv, started)
+    if response.status >= 500:
+        raise ContinuationFailed(str(response.payload.get("reason") or "continuation failed"))
+    return answer
 
 
 def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Router | None,

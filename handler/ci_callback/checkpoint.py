@@ -165,3 +165,13 @@ def pointer_of(event: Mapping[str, Any], marker_prefix: str) -> Optional[Pointer
     return Pointer(bucket, region if isinstance(region, str) and region else None, key,
                    step if isinstance(step, int) and not isinstance(step, bool) and step > 0 else 2)
 
+
+
+class Pending:
+    """A job's work left unfinished at the work deadline, for the pipeline to checkpoint and continue."""
+
+    __slots__ = ("progress", "index_tasks")
+
+    def __init__(self, progress: Progress, index_tasks: int) -> None:
+        self.progress = progress
+        self.index_tasks = index_tasks

@@ -64,6 +64,13 @@ class StorageError(CiCallbackError):
         self.code = code
 
 
+class OutOfTime(StorageError):
+    """A COS request was not sent: it could not have ended before the invocation's deadline."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="OutOfTime", transient=True)
+
+
 class NotFound(StorageError):
     def __init__(self, message: str) -> None:
         super().__init__(message, status=404, code="NoSuchKey", transient=False)
@@ -81,6 +88,12 @@ class NotifyError(CiCallbackError):
 
     def __init__(self, message: str, transient: bool = True) -> None:
         super().__init__(message, transient=transient)
+
+
+class ContinuationFailed(CiCallbackError):
+    """A continuation invocation failed transiently; raised so SCF retries it."""
+
+    transient = True
 
 
 class VerificationFailed(CiCallbackError):

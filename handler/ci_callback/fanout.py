@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from typing import Callable, List
 
 from .checkpoint import Progress
+from .errors import OutOfTime
 
 Work = Callable[[int], str]
 
@@ -17,9 +18,9 @@ Work = Callable[[int], str]
 def run(pool: Executor, width: int, progress: Progress, work: Work, may_start: Callable[[], bool]) -> bool:
     """Do every unfinished task of PROGRESS with WORK(index) -> outcome; True when all are done.
 
-    A worker takes the next task only while ``may_start()`` holds and nothing failed.
-    The first error is raised once every worker has stopped; the failed task stays
-    unfinished in PROGRESS.
+    A worker takes the next task only while ``may_start()`` holds and nothing failed; a
+    task that runs out of time (``OutOfTime``) stops its worker quietly. The first error
+    is raised once every worker has stopped; the failed task stays unfinished in PROGRESS.
     """
     errors: List[BaseException] = []
     failed = threading.Event()
@@ -31,6 +32,9 @@ def run(pool: Executor, width: int, progress: Progress, work: Work, may_start: C
                 return
             try:
                 outcome = work(index)
+            except OutOfTime:  # the deadline, not a failure: the task stays to do
+                progress.release(index)
+                return
             except BaseException as exc:  # noqa: B036 - handed to the caller below
                 progress.release(index)
                 errors.append(exc)

@@ -93,13 +93,15 @@ def _log_level(value: str) -> str:
     return level
 
 
-def setting(env: str, doc: str, parse: Callable[[str], T], default: T, *, empty_is_default: bool = True) -> T:
+def setting(env: str, doc: str, parse: Callable[[str], T], default: T, *, empty_is_default: bool = True,
+            aliases: tuple[str, ...] = ()) -> T:
     """Declare one field: its variable, description, parser and default.
 
     ``empty_is_default=False`` hands an empty (but set) value to the parser: an empty
-    prefix means "no prefix", not the default one.
+    prefix means "no prefix", not the default one. ``aliases`` are older names of the
+    variable, read when it is unset.
     """
-    metadata = {"env": env, "doc": doc, "parse": parse, "empty_is_default": empty_is_default}
+    metadata = {"env": env, "doc": doc, "parse": parse, "empty_is_default": empty_is_default, "aliases": aliases}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -142,8 +144,10 @@ class Settings:
         "CI_CALLBACK_NOTIFY_FUNCTION", "SCF function to invoke asynchronously after processing", _optional, None)
     notify_namespace: str = setting(
         "CI_CALLBACK_NOTIFY_NAMESPACE", "namespace of the notify function (default default)", _text, "default")
-    notify_endpoint: str | None = setting(
-        "CI_CALLBACK_NOTIFY_ENDPOINT", "host[:port] of the SCF API, for a local endpoint in tests", _optional, None)
+    scf_endpoint: str | None = setting(
+        "CI_CALLBACK_SCF_ENDPOINT",
+        "host[:port] of the SCF API (notify, continuations), for a local endpoint in tests; "
+        "alias CI_CALLBACK_NOTIFY_ENDPOINT", _optional, None, aliases=("CI_CALLBACK_NOTIFY_ENDPOINT",))
     marker_ttl_seconds: int = setting(
         "CI_CALLBACK_MARKER_TTL_SECONDS", "age after which an in-progress marker is stale (default 900)",
         _integer(1, 86400), 900)
@@ -180,6 +184,9 @@ def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[Misconfigured]]:
     for spec in dataclasses.fields(Settings):
         meta = spec.metadata
         raw = env.get(meta["env"])
+        for alias in meta["aliases"]:
+            if raw is None or (meta["empty_is_default"] and not raw.strip()):
+                raw = env.get(alias)
         if raw is None or (meta["empty_is_default"] and not raw.strip()):
             continue  # the field's default
         try:

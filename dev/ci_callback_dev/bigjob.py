@@ -1,11 +1,11 @@
-"""Large job callbacks for the growth benchmarks: Segment/Snapshot-style bodies with N outputs.
+"""Large job callbacks (benchmarks, tests, the demo): Segment/Snapshot-style bodies with N outputs.
 
 ``segment_body(n, fmt)`` is a TaskFinish callback whose MediaResult lists N ``ObjectName``
 entries under one ``ObjectPrefix`` (how Segment and Snapshot jobs report their files);
 ``largest_body(fmt, limit)`` grows N until the body is as close to ``limit`` bytes (the
 largest accepted body, 1 MiB by default) as it gets without passing it.
 
-    python bench/bigjob.py xml 1048576 > /tmp/big.xml   # write one to look at
+    python -m ci_callback_dev.bigjob xml 1048576 > /tmp/big.xml   # write one to look at
 """
 
 from __future__ import annotations
