@@ -286,8 +286,13 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
     prefix = inv.settings.index_prefix
     manifest_key = keys.run_manifest_key(prefix, callback.input.bucket, callback.input.key, callback.run_id)
     document = {"schema": SCHEMA, **callback.to_dict()}
-    write_document(inv, "run-manifest", bucket, manifest_key, document)
     pointer_key = keys.latest_run_key(prefix, callback.input.bucket, callback.input.key)
+    # The manifest write and the pointer read do not depend on each other: one round trip.
+    reading = inv.adapters.pool.submit(inv.adapters.storage.get_json, bucket, pointer_key)
+    try:
+        write_document(inv, "run-manifest", bucket, manifest_key, document)
+    finally:
+        current = reading.result()
     pointer = {
         "schema": SCHEMA,
         "run_id": callback.run_id,
@@ -296,7 +301,6 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
         "created_at": document["created_at"],
         "manifest": {"bucket": bucket, "key": manifest_key},
     }
-    current = inv.adapters.storage.get_json(bucket, pointer_key)
     if current == pointer:
         inv.record("latest-run", bucket=bucket, key=pointer_key, changed=False)
         return
