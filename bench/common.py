@@ -174,6 +174,19 @@ for line in sys.stdin:
         reply({{"objects": made, "buckets": buckets}})
     elif op == "seed_keys":  # a large job's outputs (growth bench)
         reply({{"objects": cos.seed(cmd["bucket"], cmd["keys"])}})
+    elif op == "verify_job":  # after a chain: how many outputs carry our tags, is the done marker there
+        client = cos.client()
+        tagged = 0
+        for key in cmd["keys"]:
+            tags = (client.get_object_tagging(Bucket=cmd["bucket"], Key=key).get("TagSet") or {{}}).get("Tag") or []
+            tags = [tags] if isinstance(tags, dict) else tags
+            tagged += any(t.get("Key") == "ci-source" for t in tags)
+        try:
+            client.head_object(Bucket=cmd["bucket"], Key=cmd["done_key"])
+            done = True
+        except Exception:
+            done = False
+        reply({{"tagged": tagged, "done": done}})
     elif op == "delay":
         cos.clear_faults()
         if cmd["seconds"]:

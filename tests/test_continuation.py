@@ -182,3 +182,21 @@ def test_a_continuation_that_cannot_read_cos_raises_so_scf_retries_it(cos, setti
     with pytest.raises(Exception, match="unavailable|503"):
         handle(chain.pop(0), context(3000, 2), settings=settings)
     cos.clear_faults()
+
+
+def test_two_thousand_outputs_under_a_four_second_limit_finish_through_the_chain(cos, settings, chain):
+    """The issue's bar: 202 before the deadline, then a chain run as SCF would run it that ends
+    with every output tagged, the index complete and the done marker, no invocation late."""
+    n, limit_ms, job_id = 2000, 4000, "jchain000000000000000000000002000"
+    event = seed_job(cos, n, job_id)
+    cos.inject(Fault(delay=0.01), times=None)
+    runs = run_chain(event, settings, chain, limit_ms)
+    cos.clear_faults()
+    assert (runs[0][0], runs[0][1]["status"]) == (202, "continuing")
+    assert (runs[-1][0], runs[-1][1]["status"]) == (200, "processed")
+    assert max(seconds for _, _, seconds in runs) < limit_ms / 1000 - 0.5, [round(s, 2) for _, _, s in runs]
+    assert tagged(cos, n) == n
+    assert marker_keys(cos) == ["done.json", "lease-1.json"]
+    index_key = keys.job_index_key("ci-index/", BUCKET, "videos/long-show.mp4", job_id)
+    main = json.loads(cos.client().get_object(Bucket=BUCKET, Key=index_key)["Body"].get_raw_stream().read())
+    assert main["parts"]["count"] == 2 and main["parts"]["outputs"] == n
