@@ -200,3 +200,28 @@ def test_two_thousand_outputs_under_a_four_second_limit_finish_through_the_chain
     index_key = keys.job_index_key("ci-index/", BUCKET, "videos/long-show.mp4", job_id)
     main = json.loads(cos.client().get_object(Bucket=BUCKET, Key=index_key)["Body"].get_raw_stream().read())
     assert main["parts"]["count"] == 2 and main["parts"]["outputs"] == n
+
+
+def test_notify_goes_once_at_the_end_of_the_chain_and_lists_the_index(cos, settings, monkeypatch):
+    sent: list = []
+    capture_invokes(sent.append)
+    try:
+        notifying = settings.replace(notify_function="downstream")
+        job_id = "jchain000000000000000000000000007"
+        event = seed_job(cos, 300, job_id)
+        cos.inject(Fault(delay=0.01), times=None)
+        runs, step = [], 0
+        while event is not None and step < 40:
+            step += 1
+            response = handle(event, context(1200, step), settings=notifying)
+            runs.append(response["statusCode"])
+            continuations = [e for e in sent if "ci_callback" in e]
+            event = continuations[0] if continuations else None
+            sent[:] = [e for e in sent if e is not event]
+        cos.clear_faults()
+    finally:
+        release_invokes()
+    assert runs[0] == 202 and runs[-1] == 200 and len(runs) >= 2
+    assert len(sent) == 1, [list(e) for e in sent]  # the notify, once
+    index_key = keys.job_index_key("ci-index/", BUCKET, "videos/long-show.mp4", job_id)
+    assert {"bucket": BUCKET, "key": index_key} in sent[0]["written"]

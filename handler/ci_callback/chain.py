@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import actions, checkpoint, idempotency, inbox, keys, log, policy
 from .context import Invocation
-from .errors import HttpError, InvalidCallback, NotifyError, StorageError
+from .errors import ActionSkipped, HttpError, InvalidCallback, NotifyError, StorageError
 from .models import Callback, JobCallback
 from .parse import parse_callback
 from .settings import Settings
@@ -64,6 +64,22 @@ def notify_view(callback: Callback) -> dict[str, Any]:
     if isinstance(callback, JobCallback) and len(callback.outputs) > actions.PART_SIZE:
         return {"outputs": len(callback.outputs), **actions.without_outputs(callback)}
     return callback.to_dict()
+
+
+def written(callback: Callback, inv: Invocation) -> list[dict[str, str]]:
+    """What the notify payload lists: the documents this invocation wrote, and, at the end
+    of a chain, the job's index document (written by its first step)."""
+    found = [{"bucket": a["bucket"], "key": a["key"]} for a in inv.actions if "key" in a and a["action"] != "archive"]
+    if inv.step > 1 and isinstance(callback, JobCallback) and inv.settings.enabled("index") and \
+            not any(a["action"] == "index" for a in inv.actions):
+        first_output = callback.outputs[0].bucket if callback.outputs else None
+        try:
+            bucket = policy.index_location(inv.settings, callback.input.bucket, first_output)
+        except ActionSkipped:
+            return found
+        found.insert(0, {"bucket": bucket, "key": keys.job_index_key(
+            inv.settings.index_prefix, callback.input.bucket, callback.input.key, callback.job_id)})
+    return found
 
 
 def target(inv: Invocation) -> tuple[str, str, str | None]:

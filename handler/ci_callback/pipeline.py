@@ -169,7 +169,7 @@ def conclude(callback: Callback, inv: Invocation, origin: chain.Origin,
         if inv.pending is not None:
             return hand_over(callback, inv, origin)
         if settings.notify_function and settings.enabled("notify") and response.payload["status"] == "processed":
-            written = [{"bucket": a["bucket"], "key": a["key"]} for a in inv.actions if "key" in a and a["action"] != "archive"]
+            written = chain.written(callback, inv)
             request_id = inv.adapters.scf.invoke(
                 settings.notify_function, {"callback": chain.notify_view(callback), "written": written})
             inv.record("notify", function=settings.notify_function, request_id=request_id)
