@@ -225,3 +225,30 @@ def test_notify_goes_once_at_the_end_of_the_chain_and_lists_the_index(cos, setti
     assert len(sent) == 1, [list(e) for e in sent]  # the notify, once
     index_key = keys.job_index_key("ci-index/", BUCKET, "videos/long-show.mp4", job_id)
     assert {"bucket": BUCKET, "key": index_key} in sent[0]["written"]
+
+
+def test_other_work_continues_through_the_same_seam(cos, settings, chain):
+    """The reconcile sweep's seam: invoke_self with a pointer "for" some kind, routed by on_continuation."""
+    from ci_callback import chain as chain_module
+    from ci_callback.context import Invocation
+    from ci_callback.http import HttpResponse
+    from ci_callback.services import Services
+
+    seen = []
+
+    def resume(spec, inv):
+        seen.append((spec, inv.source))
+        return HttpResponse(200, {"ok": True, "status": "swept"})
+
+    chain_module.on_continuation("sweep-test", resume)
+    try:
+        inv = Invocation(settings=settings, scf=context(3000))
+        inv.services = Services.from_env(settings)
+        chain_module.invoke_self(inv, {"v": 1, "for": "sweep-test", "cursor": "ci-markers/sweep/cursor.json"})
+        response = handle(chain.pop(0), context(3000, 2), settings=settings)
+    finally:
+        chain_module.RESUMERS.pop("sweep-test", None)
+    assert response["statusCode"] == 200 and json.loads(response["body"])["status"] == "swept"
+    assert seen == [({"v": 1, "for": "sweep-test", "cursor": "ci-markers/sweep/cursor.json"}, "continuation")]
+    unknown = handle({"ci_callback": {"continuation": {"v": 1, "for": "nobody"}}}, context(3000), settings=settings)
+    assert unknown["statusCode"] == 400

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import actions, checkpoint, idempotency, inbox, keys, log, policy
 from .context import Invocation
 from .errors import ActionSkipped, HttpError, InvalidCallback, NotifyError, StorageError
+from .http import HttpResponse
 from .models import Callback, JobCallback
 from .parse import parse_callback
 from .settings import Settings
@@ -94,12 +96,35 @@ def target(inv: Invocation) -> tuple[str, str, str | None]:
     return function, str(namespace), qualifier if isinstance(qualifier, str) and qualifier else None
 
 
+# Continuations of other work (the reconcile sweep's cursor…): pointer "for" → resume(spec, inv).
+Resume = Callable[[dict[str, Any], Invocation], HttpResponse]
+RESUMERS: dict[str, Resume] = {}
+
+
+def on_continuation(kind: str, resume: Resume) -> None:
+    """Route continuation events whose pointer says ``"for": KIND`` to RESUME (jobs are built in)."""
+    RESUMERS[kind] = resume
+
+
+def invoke_self(inv: Invocation, pointer: dict[str, Any]) -> str | None:
+    """Invoke this function asynchronously with ``{"ci_callback": {"continuation": POINTER}}``.
+
+    The seam for any work that keeps its own state in COS and only points at it: a job's
+    checkpoint (``save_and_invoke``), or a sweep that ran out of time with its cursor
+    (``"for": "sweep"``, routed by ``on_continuation``). Raises NotifyError on failure.
+    """
+    function, namespace, qualifier = target(inv)
+    request_id: str | None = inv.adapters.scf.invoke(
+        function, {checkpoint.EVENT_KEY: {"continuation": pointer}}, namespace, qualifier)
+    return request_id
+
+
 def save_and_invoke(callback: Callback, inv: Invocation, origin: Origin, pending: checkpoint.Pending) -> str | None:
     """Write the checkpoint ∥ renew the lease, then Invoke with the pointer. Raises on failure."""
     if origin.bucket is None or origin.archive_key is None or origin.lease is None:
         raise StorageError("cannot continue without the archive and the lease (actions archive, dedupe)",
                            transient=True)
-    function, namespace, qualifier = target(inv)
+    target(inv)  # no function name: fail before writing anything
     storage = inv.adapters.storage
     key = keys.checkpoint_key(origin.lease.base)
     now = iso(datetime.now(timezone.utc))
@@ -121,8 +146,7 @@ def save_and_invoke(callback: Callback, inv: Invocation, origin: Origin, pending
         renewal.result()  # raises its own error after ours, if both failed
     origin.checkpoint = document
     event = checkpoint.continuation_event(origin.bucket, origin.region, key, inv.step + 1, callback.kind, callback.id)
-    request_id: str | None = inv.adapters.scf.invoke(function, event, namespace, qualifier)
-    return request_id
+    return invoke_self(inv, event[checkpoint.EVENT_KEY]["continuation"])
 
 
 def forget(inv: Invocation, origin: Origin) -> None:

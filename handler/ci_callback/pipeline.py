@@ -15,7 +15,7 @@ from typing import Any
 
 from . import chain, idempotency, inbox, log, policy
 from .context import Invocation
-from .errors import InvalidCallback, NotifyError, StorageError, VerificationFailed
+from .errors import HttpError, InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
 from .models import Callback
 from .parse import parse_callback
@@ -218,6 +218,13 @@ def continue_chain(event: dict[str, Any], inv: Invocation) -> HttpResponse:
     """A continuation event: resume the job its checkpoint describes, from where it stopped."""
     from . import actions  # noqa: PLC0415 - the built-in job work is what continues
 
+    spec = event.get("ci_callback", {}).get("continuation") if isinstance(event.get("ci_callback"), dict) else None
+    kind = spec.get("for", "job") if isinstance(spec, dict) else "job"
+    if kind != "job":
+        resume = chain.RESUMERS.get(str(kind))
+        if resume is None or not isinstance(spec, dict):
+            raise HttpError(400, "not a continuation event of this function")
+        return resume(spec, inv)
     pointer = chain.pointer(event, inv.settings)
     if inv.services is None:
         from .services import Services  # noqa: PLC0415
