@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from conftest import EVENTS, SCF_EVENTS
 from ci_callback.exceptions import InvalidCallback
 from ci_callback.parse import parse_callback
 from ci_callback.sweepspec import parse_spec
+from conftest import EVENTS, SCF_EVENTS
 
 
 def _doc(name: str) -> dict:
