@@ -33,11 +33,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "handler"))
+sys.path[:0] = [str(ROOT / "handler"), str(ROOT / "dev")]
 
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"
@@ -86,8 +86,8 @@ class InProcess:
         os.environ.setdefault("TENCENTCLOUD_SECRETID", "AKIDbenchlocal")
         os.environ.setdefault("TENCENTCLOUD_SECRETKEY", "benchlocalkey")
         from ci_callback import log
-        from ci_callback.localcos import LocalCOS
-        from ci_callback.localdemo import local_settings, make_http_server
+        from ci_callback_dev.localcos import LocalCOS
+        from ci_callback_dev.localdemo import local_settings, make_http_server
 
         log.set_stream(open(os.devnull, "w"))  # one JSON line per callback would dominate the run
         self.cos = LocalCOS().start()
@@ -114,9 +114,9 @@ class Subprocess:
     """``ci-callback serve --local --port 0`` as a child process."""
 
     def __init__(self, token: str) -> None:
-        command = [sys.executable, "-m", "ci_callback.cli", "serve", "--local", "--port", "0", "--token", token,
+        command = [sys.executable, "-m", "ci_callback_dev.cli", "serve", "--local", "--port", "0", "--token", token,
                    "--bucket", BUCKET]
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "handler"), CI_CALLBACK_LOG_LEVEL="ERROR")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "handler"), str(ROOT / "dev")]), CI_CALLBACK_LOG_LEVEL="ERROR")
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                         env=env, cwd=str(ROOT))
         lines: List[str] = []

@@ -15,9 +15,11 @@ QUERY = CORPUS / "query"
 SCF_EVENTS = CORPUS / "scf-events"
 EVENTS = ROOT / "events"
 
-# Tests import the package from handler/, exactly as SCF does (code root on the path).
-if str(ROOT / "handler") not in sys.path:
-    sys.path.insert(0, str(ROOT / "handler"))
+# Tests import the package from handler/, exactly as SCF does (code root on the path), and the
+# dev tooling from dev/.
+for _path in (ROOT / "dev", ROOT / "handler"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 needs_corpus = pytest.mark.skipif(
     not CALLBACKS.is_dir(), reason="../shared/corpus is not beside the project root; corpus tests need it"
@@ -49,7 +51,7 @@ def _role_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def cos():
     """A real HTTP S3-compatible server (moto's S3 app) with the demo bucket created."""
-    from ci_callback.localcos import LocalCOS
+    from ci_callback_dev.localcos import LocalCOS
 
     with LocalCOS() as server:
         server.create_bucket(BUCKET)
@@ -66,20 +68,13 @@ def settings(cos):
 
 def apigw_event(body, token=TOKEN, content_type="application/xml", headers=None, method="POST"):
     """Wrap a callback body in an API Gateway event, as the trigger delivers it."""
+    from ci_callback_dev import events
+
     if isinstance(body, bytes):
         body = body.decode("utf-8")
     all_headers = {"content-type": content_type, "x-api-requestid": "test-request"}
     all_headers.update(headers or {})
-    return {
-        "requestContext": {"httpMethod": method, "path": "/ci-callback", "stage": "release", "sourceIp": "127.0.0.1"},
-        "headers": all_headers,
-        "body": body,
-        "isBase64Encoded": False,
-        "httpMethod": method,
-        "path": "/ci-callback",
-        "queryString": {"token": token} if token is not None else {},
-        "queryStringParameters": {"token": token} if token is not None else {},
-    }
+    return events.apigw_event(body, token=token, headers=all_headers, method=method)
 
 
 def invoke(event, settings, context=None, **kwargs):

@@ -8,7 +8,6 @@ is configured, so no test here needs a COS endpoint; actions and auth have their
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -17,10 +16,12 @@ import types
 
 import pytest
 
-from conftest import EVENTS, ROOT, SCF_EVENTS
-from ci_callback import app, log, settings as settings_module
+from ci_callback import app, log
+from ci_callback import settings as settings_module
 from ci_callback.app import handle, main_handler
 from ci_callback.settings import Settings
+from ci_callback_dev import events
+from conftest import EVENTS, ROOT, SCF_EVENTS
 
 # HTTP trigger events (the timer and CMQ samples carry no HTTP request).
 EVENT_FILES = sorted(p for p in EVENTS.glob("*.json") if p.name.startswith(("apigw-", "function-url-")))
@@ -62,14 +63,11 @@ def load(name_or_path, token=True) -> dict:
 
 
 def authorized(event: dict) -> dict:
-    query = event.get("queryString")
-    event["queryString"] = dict(query if isinstance(query, dict) else {}, token=TOKEN)
-    return event
+    return events.with_token(event, TOKEN)
 
 
 def body_of(event: dict) -> bytes:
-    raw = event["body"]
-    return base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    return events.body_of(event)
 
 
 def post(body, content_type="application/json", **extra) -> dict:
@@ -348,9 +346,9 @@ def cli(*args, stdin=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CI_CALLBACK_")}
     env["CI_CALLBACK_ACTIONS"] = NO_ACTIONS
     env["CI_CALLBACK_TOKENS"] = TOKEN
-    env["PYTHONPATH"] = str(ROOT / "handler")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "handler"), str(ROOT / "dev")])
     return subprocess.run(
-        [sys.executable, "-m", "ci_callback.cli", *map(str, args)],
+        [sys.executable, "-m", "ci_callback_dev.cli", *map(str, args)],
         cwd=ROOT, env=env, input=stdin, capture_output=True, timeout=60,
     )
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ci_callback import cmq, triggers
-from ci_callback.exceptions import InvalidCallback
+from ci_callback.errors import InvalidCallback
 from ci_callback.parse import parse_callback
 from conftest import EVENTS, SCF_EVENTS
 

@@ -23,7 +23,7 @@ pytest.importorskip("qcloud_cos")
 from qcloud_cos import CosS3Client  # noqa: E402
 from qcloud_cos.cos_exception import CosClientError, CosServiceError  # noqa: E402
 
-from ci_callback.localcos import Fault, LocalCOS  # noqa: E402
+from ci_callback_dev.localcos import Fault, LocalCOS  # noqa: E402
 
 BUCKET = "examplebucket-1250000000"
 HOST = f"{BUCKET}.cos.ap-guangzhou.myqcloud.com"
@@ -57,7 +57,7 @@ def calls(cos: LocalCOS) -> list[tuple[str, str, str, int | None]]:
 
 def test_import_is_cheap_and_needs_no_moto() -> None:
     code = (
-        "import sys; sys.path.insert(0, 'handler'); import ci_callback.localcos; "
+        "import sys; sys.path[:0] = ['handler', 'dev']; import ci_callback_dev.localcos; "
         "heavy = [m for m in ('moto', 'werkzeug', 'flask', 'qcloud_cos', 'requests') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
@@ -67,7 +67,7 @@ def test_import_is_cheap_and_needs_no_moto() -> None:
 def test_endpoint_and_lifecycle() -> None:
     server = LocalCOS()
     with pytest.raises(RuntimeError):
-        server.port
+        server.port  # noqa: B018 - the property raises before start
     with server:
         assert server.host == "127.0.0.1"
         assert server.endpoint == f"http://127.0.0.1:{server.port}"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ci_callback.exceptions import InvalidCallback
+from ci_callback.errors import InvalidCallback
 from ci_callback.parse import parse_callback
 from ci_callback.sweepspec import parse_spec
 from conftest import EVENTS, SCF_EVENTS

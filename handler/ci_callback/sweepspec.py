@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, Union
 
-from .exceptions import CiCallbackError
+from .errors import CiCallbackError
 
 MAX_MESSAGE_BYTES = 4096  # the timer argument's limit (toolkit triggers/timer.js)
 MAX_SOURCES = 32

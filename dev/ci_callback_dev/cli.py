@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
+
+from .events import with_token
 
 
 def _read(source: str) -> bytes:
@@ -20,8 +23,8 @@ def _print_json(data: object) -> None:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .exceptions import InvalidCallback
-    from .parse import parse_callback
+    from ci_callback.errors import InvalidCallback
+    from ci_callback.parse import parse_callback
 
     try:
         body = _read(args.file)
@@ -38,7 +41,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from .app import handle
+    from ci_callback.app import handle
 
     try:
         event = json.loads(_read(args.event))
@@ -47,9 +50,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         sys.stderr.write(f"ci-callback: cannot read the event: {exc}\n")
         return 2
     if args.token and isinstance(event, dict):
-        query = dict(event.get("queryString") or {})
-        query["token"] = args.token
-        event["queryString"] = query
+        event = with_token(event, args.token)
     _print_json(handle(event, context))
     return 0
 
@@ -70,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
-    from .times import parse_time
+    from ci_callback.times import parse_time
 
     if value is None:
         return None
@@ -81,9 +82,10 @@ def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import replay, select
-    from .services import Services
-    from .settings import Settings
+    from ci_callback.app import replay
+    from ci_callback.replay import select
+    from ci_callback.services import Services
+    from ci_callback.settings import Settings
 
     settings = Settings.from_env()
     storage = Services.from_env(settings).storage
@@ -100,7 +102,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_check_deploy(args: argparse.Namespace) -> int:
     from .deploycheck import main as check_main
 
-    return check_main(Path(args.root))
+    return check_main([args.action, "--stage", args.stage] + (["--root", args.root] if args.root else []))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,18 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("check-deploy", help="validate serverless.yml and layers/ offline")
-    p.add_argument("--root", default=".", help="project root (default .)")
+    p = sub.add_parser("check-deploy", help="resolve serverless.yml and layers/ with the real loader; validate")
+    p.add_argument("action", nargs="?", default="check", choices=("check", "preflight", "record"),
+                   help="check (default); preflight: make deploy's refusal; record: after a deploy")
+    p.add_argument("--root", default=None, help="project root (default: this checkout)")
+    p.add_argument("--stage", default=os.environ.get("STAGE") or "dev", help="as scf deploy --stage (default dev)")
     p.set_defaults(func=cmd_check_deploy)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from . import log
+    from ci_callback import log
+    from ci_callback.errors import Misconfigured
 
     log.set_stream(sys.stderr)  # stdout carries the command's JSON
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Misconfigured as exc:  # names the variable, never its value
+        sys.stderr.write(f"ci-callback: misconfigured: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
