@@ -570,7 +570,7 @@ def test_duplicate_storm_notifies_once_and_writes_what_one_delivery_writes(notif
 
     def notifying(server):
         return Settings(tokens=(TOKEN,), cos_endpoint=server.endpoint, region=REGION,
-                        notify_function="downstream", notify_endpoint=scf.endpoint)
+                        notify_function="downstream", scf_endpoint=scf.endpoint)
 
     # One delivery on its own COS: the reference. (Bucket names are global while a server runs.)
     with LocalCOS() as single:

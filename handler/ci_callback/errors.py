@@ -64,6 +64,11 @@ class StorageError(CiCallbackError):
         self.code = code
 
 
+# StorageError.code for a request the COS SDK refused before any I/O (its own validation):
+# permanent, and answered 4xx, never a 503 that asks for a retry which cannot help.
+REFUSED_BY_SDK = "RefusedBySDK"
+
+
 class NotFound(StorageError):
     def __init__(self, message: str) -> None:
         super().__init__(message, status=404, code="NoSuchKey", transient=False)

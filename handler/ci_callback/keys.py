@@ -8,6 +8,7 @@ can escape its prefix and a re-delivered callback always lands on the same keys.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Optional
 from urllib.parse import quote
@@ -82,3 +83,9 @@ def lease_key(base: str, number: int) -> str:
 
 def done_key(base: str) -> str:
     return f"{base}done.json"
+
+
+def event_id(kind: str, callback_id: Optional[str], state: Optional[str]) -> str:
+    """The stable id downstream consumers dedupe on: the identity the markers use."""
+    identity = f"{kind}\n{callback_id or ''}\n{state or ''}".encode("utf-8", "surrogatepass")
+    return "ev-" + hashlib.sha256(identity).hexdigest()[:32]

@@ -68,3 +68,11 @@ def callback_region(callback: Callback) -> str | None:
 def region_for(bucket: str, source: ObjectRef) -> str | None:
     """SOURCE's region when we write to SOURCE's own bucket; else None (the function's)."""
     return source.region if bucket == source.bucket else None
+
+
+def bucket_region(settings: Settings, bucket: str | None, hint: str | None = None) -> str | None:
+    """BUCKET's region: what the callback says (HINT), else ``CI_CALLBACK_BUCKET_REGIONS``,
+    else None (the function's). Workflow callbacks carry no region (WorkflowFinish samples)."""
+    if hint:
+        return hint
+    return next((region for name, region in settings.bucket_regions if name == bucket), None)
