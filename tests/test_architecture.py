@@ -32,7 +32,7 @@ LAYERS: dict[str, set[str]] = {
     "durability": {"inbox", "idempotency", "replay", "verify"},
     "actions": {"actions", "handlers"},
     "adapters": {"storage", "notify", "services"},
-    ENTRY: {"app", "pipeline", "__init__"},
+    ENTRY: {"app", "pipeline", "reconcile", "batch", "__init__"},
 }
 SDKS = ("qcloud_cos", "tencentcloud")
 DEV_ONLY = ("ci_callback_dev", "moto", "werkzeug", "yaml", "pytest", "hypothesis", "boto3", "flask")

@@ -91,12 +91,12 @@ def test_a_listed_run_is_the_workflow_callback_ci_would_have_sent():
 
 
 def test_the_cursor_round_trips_and_refuses_what_it_did_not_write():
-    cursor = sweep.Cursor("abc", T0.timestamp(), stream=2, token="225508", handled=3)
+    cursor = sweep.Cursor("abc", T0.timestamp(), stream=2, token="225508")
     document = json.loads(json.dumps(cursor.to_json()))
     assert sweep.Cursor.from_json(document, "abc") == cursor
     assert sweep.Cursor.from_json(document, "other-spec") is None
     for broken in (None, [], {}, dict(document, schema=2), dict(document, stream="x"), dict(document, phase="?"),
-                   dict(document, handled=-1), {k: v for k, v in document.items() if k != "started_at"}):
+                   dict(document, bucket=-1), {k: v for k, v in document.items() if k != "started_at"}):
         assert sweep.Cursor.from_json(broken, "abc") is None
     assert cursor.window(180, 60, 2) == WINDOW
 

@@ -46,14 +46,6 @@ class QueueRecord:
         return self.msg_id or f"record-{self.index}"
 
 
-def is_queue_event(event: object) -> bool:
-    """A CMQ trigger batch: ``Records`` holding at least one ``CMQ`` entry."""
-    if not isinstance(event, dict):
-        return False
-    records = event.get("Records")
-    return isinstance(records, list) and any(isinstance(r, dict) and "CMQ" in r for r in records)
-
-
 def _text(value: object) -> str | None:
     if isinstance(value, bool) or value is None:
         return None

@@ -94,7 +94,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             digest = inbox.body_digest(request.body)  # hashed once, for the key and the document
             key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
             try:
-                storage.put_json(bucket, key, inbox.archive_document(request, callback, digest), region)
+                storage.put_json(bucket, key, inbox.archive_document(request, callback, digest, inv.source), region)
             except StorageError as exc:
                 return _unavailable(callback, exc, inv, archived=False)
             inv.record("archive", bucket=bucket, key=key)

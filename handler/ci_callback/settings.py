@@ -166,6 +166,9 @@ class Settings:
     bucket_regions: tuple[tuple[str, str], ...] = setting(
         "CI_CALLBACK_BUCKET_REGIONS", "bucket=region pairs for buckets outside the function's region (workflow "
         "callbacks name no region)", _bucket_regions, ())
+    reconcile_spec: str | None = setting(
+        "CI_CALLBACK_RECONCILE_SPEC", "the reconcile sweep's JSON spec (the timer's argument; used when a timer "
+        "event carries none)", _optional, None)
     region: str | None = setting("TENCENTCLOUD_REGION", "region of the function (SCF sets it)", _optional, None)
 
     def __repr__(self) -> str:  # never print tokens

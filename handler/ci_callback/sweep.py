@@ -153,16 +153,16 @@ DONE = "done"
 
 @dataclass
 class Cursor:
-    """Where a sweep run is: which listing, which page (the token that fetches it), how many
-    of that page's records are handled; then the inbox phase. Kept in COS between
-    invocations so a run cut short by its deadline resumes."""
+    """Where a sweep run is: which listing and which page (the token that fetches it), then
+    which archive key of the inbox phase. Kept in COS between invocations so a run cut short
+    by its deadline resumes. A resumed page is handled whole again: CI documents nothing about
+    what a token's page holds later, and a record already handled costs one marker check."""
 
     spec: str  # the spec's digest: a cursor of another spec is not resumed
     started_at: float
     phase: str = LIST
     stream: int = 0
     token: str | None = None
-    handled: int = 0  # records of the current page already handled
     bucket: int = 0  # inbox phase: index into spec.buckets
     marker: str = ""  # inbox phase: the last archive key handled
     invocations: int = 1
@@ -182,14 +182,13 @@ class Cursor:
                 phase=str(document["phase"]),
                 stream=int(document["stream"]),
                 token=None if document.get("token") is None else str(document["token"]),
-                handled=int(document["handled"]),
                 bucket=int(document["bucket"]),
                 marker=str(document.get("marker") or ""),
                 invocations=int(document.get("invocations") or 1),
             )
         except (KeyError, TypeError, ValueError):
             return None
-        if cursor.phase not in (LIST, INBOX) or min(cursor.stream, cursor.handled, cursor.bucket) < 0:
+        if cursor.phase not in (LIST, INBOX) or min(cursor.stream, cursor.bucket) < 0:
             return None
         return cursor
 
@@ -199,16 +198,19 @@ class Cursor:
 
 @dataclass
 class Summary:
-    """What one sweep invocation did. ``listed`` counts records CI returned; each one ends
-    in exactly one of already_done, processed, failed, skipped."""
+    """What one sweep invocation did. ``listed`` counts records CI returned and ``archived``
+    the inbox's archived callbacks in the window; each of them ends in exactly one of
+    already_done, processed, failed, skipped."""
 
     listed: int = 0
+    archived: int = 0
     already_done: int = 0
     processed: int = 0
     failed: int = 0
     skipped: int = 0
     replayed: int = 0  # inbox: archived callbacks re-driven (also counted in processed/failed)
     pages: int = 0
+    list_errors: int = 0  # listings CI refused or failed (logged; the next sweep lists again)
     complete: bool = False
     reasons: dict[str, int] = field(default_factory=dict)  # why records were skipped
 

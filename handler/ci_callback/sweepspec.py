@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, Union
 
-from .errors import CiCallbackError
+from .errors import InvalidSweepSpec
 
 MAX_MESSAGE_BYTES = 4096  # the timer argument's limit (toolkit triggers/timer.js)
 MAX_SOURCES = 32
@@ -53,13 +53,6 @@ _SPEC_KEYS = frozenset({"lookback_minutes", "pad_minutes", "settle_minutes", "pa
                         "inbox_age_minutes", "sources"})
 _COMMON_KEYS = frozenset({"bucket", "region"})
 _KIND_KEYS = ("queue", "pic_queue", "workflow")
-
-
-class InvalidSweepSpec(CiCallbackError, ValueError):
-    """The timer's Message is not a usable sweep spec. ``str(exc)`` is one short line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(" ".join(str(reason).split())[:200])
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,14 @@
 
 Checked in order; the first match wins, and anything else is an HTTP event (the
 Function URL / API Gateway edge answers 400/405 for what is not). Pure and cheap: it
-runs on a cold start before any token is checked.
+runs on every cold start before any token is checked, so it imports nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from .cmq import is_queue_event
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HTTP = "http"
 TIMER = "timer"
@@ -19,6 +19,14 @@ QUEUE = "queue"
 def is_timer_event(event: object) -> bool:
     """``{"Type":"Timer","TriggerName":…,"Time":…,"Message":…}`` (doc 583/31927)."""
     return isinstance(event, dict) and event.get("Type") == "Timer" and "TriggerName" in event
+
+
+def is_queue_event(event: object) -> bool:
+    """A CMQ topic batch: ``Records`` holding at least one ``CMQ`` entry (doc 583/11517)."""
+    if not isinstance(event, dict):
+        return False
+    records = event.get("Records")
+    return isinstance(records, list) and any(isinstance(r, dict) and "CMQ" in r for r in records)
 
 
 KINDS: tuple[tuple[str, Callable[[object], bool]], ...] = (
