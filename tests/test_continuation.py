@@ -252,3 +252,53 @@ def test_other_work_continues_through_the_same_seam(cos, settings, chain):
     assert seen == [({"v": 1, "for": "sweep-test", "cursor": "ci-markers/sweep/cursor.json"}, "continuation")]
     unknown = handle({"ci_callback": {"continuation": {"v": 1, "for": "nobody"}}}, context(3000), settings=settings)
     assert unknown["statusCode"] == 400
+
+
+def test_a_sweep_that_runs_out_of_time_continues_at_once(cos, settings, fake_ci, monkeypatch, chain):
+    """Issue 11 × 12: the sweep keeps its cursor and invokes a continuation (not the next tick)."""
+    from ci_callback import reconcile
+    from test_reconcile import CONTEXT, seed_ci, timer
+
+    swept = settings.replace(ci_endpoint=fake_ci.url)
+    expected = seed_ci(cos, fake_ci)
+    finals = sum(1 for s in expected.values() if s in ("Success", "Failed", "Cancel"))
+    budget_left = {"left": 4}
+
+    def out_of_time(self):
+        budget_left["left"] -= 1
+        return budget_left["left"] < 0
+
+    monkeypatch.setattr(reconcile._Run, "out_of_time", out_of_time)
+    sweep_context = dict(CONTEXT, function_name="ci-callback", namespace="default")
+    first = handle(timer(), dict(sweep_context, request_id="sweep-1"), settings=swept)
+    assert first["status"] == "partial"
+    processed, steps = first["processed"], 1
+    while chain and steps < 40:
+        event = chain.pop(0)
+        assert event["ci_callback"]["continuation"]["for"] == "sweep"
+        budget_left["left"] = 6
+        steps += 1
+        result = handle(event, dict(sweep_context, request_id=f"sweep-{steps}"), settings=swept)
+        processed += result["processed"]
+    assert steps > 1 and result["status"] == "complete" and processed == finals
+
+
+def test_the_sweeps_inbox_redrive_picks_up_a_lost_continuation(cos, settings, fake_ci, chain, capsys):
+    from test_reconcile import CONTEXT, SPEC, timer
+
+    job_id = "jchain000000000000000000000000008"
+    event = seed_job(cos, 300, job_id)
+    cos.inject(Fault(delay=0.01), times=None)
+    status, _ = invoke(event, settings, context(1200))
+    cos.clear_faults()
+    assert status == 202
+    chain.clear()  # the continuation is lost
+    lease_key = f"{MARKERS}{job_id}/Success/lease-1.json"
+    cos.client().put_object(Bucket=BUCKET, Key=lease_key, Body=json.dumps(  # … and its lease has expired
+        {"status": "in-progress", "nonce": "gone", "expires_at": time.time() - 1}).encode())
+    swept = settings.replace(ci_endpoint=fake_ci.url)
+    result = handle(timer(SPEC), dict(CONTEXT, function_name="ci-callback"), settings=swept)
+    assert result["status"] == "complete", result
+    assert tagged(cos, 300) == 300
+    assert marker_keys(cos) == ["done.json", "lease-1.json", "lease-2.json"]
+    assert "resuming from a checkpoint" in capsys.readouterr().out

@@ -37,7 +37,6 @@ from ci_callback.settings import Credentials, Settings
 from ci_callback.storage import CosStorage
 from ci_callback_dev.localcos import Fault, LocalCOS
 from conftest import BUCKET, EVENTS, REGION, ROOT, TOKEN, apigw_event, invoke
-from fake_ci import FakeCI
 from fake_scf import FakeSCF
 
 # ---------------------------------------------------------------- the SmartCover callback under test
@@ -356,12 +355,6 @@ def test_tokens_are_compared_in_constant_time_against_every_token(monkeypatch, s
 
 
 # ================================================================ verification with CI
-
-
-@pytest.fixture
-def fake_ci():
-    with FakeCI(secret_id=SECRET_ID, secret_key=SECRET_KEY) as server:
-        yield server
 
 
 @pytest.fixture

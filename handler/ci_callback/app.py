@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from . import auth, budget, log
+from . import auth, budget, log, triggers
 from .context import Invocation
-from .errors import CiCallbackError, ContinuationFailed, HttpError, Misconfigured
+from .errors import CiCallbackError, ContinuationFailed, HttpError, Misconfigured, RetryBatch
 from .http import HttpRequest, HttpResponse, request_from_event
 from .settings import Settings, get_settings
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 # the models, the router or the COS machinery; `test_trust` and `test_import_budget` hold it.
 
 _default_router: Router | None = None
-CONTINUATION_KEY = "ci_callback"  # checkpoint.EVENT_KEY, without importing it before the token check
 
 
 def default_router() -> Router:
@@ -67,29 +66,53 @@ def handle(
     router: Router | None = None,
     services: Services | None = None,
 ) -> dict[str, Any]:
-    """One trigger event in, one integrated response out."""
+    """One trigger event in, one answer out: ``TRIGGERS`` says who handles which kind."""
     started = time.monotonic()
+    kind = triggers.classify(event)
     try:
         settings = settings or get_settings()
     except Misconfigured as exc:
+        if kind == triggers.QUEUE:  # acknowledging would drop the batch: let SCF retry it
+            raise RetryBatch(f"misconfigured: {exc.variable}") from None
         return _finish(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
     scf_context = context if isinstance(context, dict) else None
     inv = Invocation(settings=settings, services=services, deadline=budget.deadline_of(context, started),
                      started=started, scf=dict(scf_context or {}))
-    if isinstance(event, dict) and CONTINUATION_KEY in event:  # {"ci_callback": {"continuation": …}}
-        inv.source = "continuation"
-        return _continue(event, inv, started)
-    limit = settings.max_body_bytes
+    if scf_context and scf_context.get("request_id"):
+        inv.request_id = str(scf_context["request_id"])
+    return TRIGGERS[kind](event, context, inv, router, started)
+
+
+def _http(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
+    limit, scf_context = inv.settings.max_body_bytes, context if isinstance(context, dict) else None
     return _answer(lambda: request_from_event(event, limit, scf_context), inv, router, started)
 
 
-def _continue(event: dict[str, Any], inv: Invocation, started: float) -> dict[str, Any]:
+def _timer(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
+    from .reconcile import handle_timer  # noqa: PLC0415 - the sweep loads only for a timer
+
+    inv.source = "reconcile"
+    return handle_timer(event, inv, router or default_router())
+
+
+def _queue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
+    from .batch import handle_batch  # noqa: PLC0415 - the queue path loads only for a CMQ batch
+
+    inv.source = "queue"
+    return handle_batch(event, inv, router or default_router())
+
+
+def _continue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
     """A continuation invocation (async, from this function itself). A transient failure is
     raised, so SCF retries the invocation (tencent-facts.md, "Async retries")."""
-    request_id = inv.scf.get("request_id")
-    inv.request_id = str(request_id) if request_id else None
+    inv.source = "continuation"
     inv.fields.update(request_id=inv.request_id, source="continuation")
+    pointer = event["ci_callback"]["continuation"]
+    if isinstance(pointer, dict) and pointer.get("for") == "sweep":  # a sweep that ran out of time
+        from .reconcile import continue_sweep  # noqa: PLC0415
+
+        return continue_sweep(pointer, inv, router or default_router())
     try:
         from .pipeline import continue_chain  # noqa: PLC0415
 
@@ -109,6 +132,15 @@ def _continue(event: dict[str, Any], inv: Invocation, started: float) -> dict[st
     if response.status >= 500:
         raise ContinuationFailed(str(response.payload.get("reason") or "continuation failed"))
     return answer
+
+
+# Which entry handles which trigger (``triggers.classify``). A new trigger is one line here.
+TRIGGERS: dict[str, Callable[[Any, Any, Invocation, Router | None, float], dict[str, Any]]] = {
+    triggers.HTTP: _http,
+    triggers.TIMER: _timer,
+    triggers.QUEUE: _queue,
+    triggers.CONTINUATION: _continue,
+}
 
 
 def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Router | None,

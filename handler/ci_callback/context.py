@@ -24,7 +24,8 @@ class Invocation:
     deadline: float | None = None  # time.monotonic() by which to be done
     actions: list[dict[str, Any]] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)  # added to the invocation's "callback" log line
-    # What triggered it: "url", "queue", "reconcile", "replay" or "continuation".
+    # How the callback arrived: "url" (Function URL / API Gateway), "queue" (CMQ), "reconcile"
+    # (found by the sweep in CI's list), "replay" (re-driven from the inbox), "continuation".
     source: str = "url"
     started: float = field(default_factory=time.monotonic)
     scf: dict[str, Any] = field(default_factory=dict)  # the SCF context (function_name, namespace…), if any

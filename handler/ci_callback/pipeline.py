@@ -13,9 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from . import chain, idempotency, inbox, log, policy
+from . import chain, idempotency, inbox, keys, log, policy
 from .context import Invocation
-from .errors import HttpError, InvalidCallback, NotifyError, StorageError, VerificationFailed
+from .errors import REFUSED_BY_SDK, HttpError, InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
 from .models import Callback
 from .parse import parse_callback
@@ -97,7 +97,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         if bucket is None:
             log.warn("callback not archived: no bucket known", kind=callback.kind, id=callback.id)
         else:
-            document = inbox.archive_document(request, callback, digest)
+            document = inbox.archive_document(request, callback, digest, inv.source)
             archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
             del document  # the task holds it until written
     archived = archive is not None
@@ -170,8 +170,11 @@ def conclude(callback: Callback, inv: Invocation, origin: chain.Origin,
             return hand_over(callback, inv, origin)
         if settings.notify_function and settings.enabled("notify") and response.payload["status"] == "processed":
             written = chain.written(callback, inv)
+            # event_id: stable per (kind, id, state), so consumers can dedupe an at-least-once notify.
+            event_id = keys.event_id(callback.kind, callback.id, callback.state)
             request_id = inv.adapters.scf.invoke(
-                settings.notify_function, {"callback": chain.notify_view(callback), "written": written})
+                settings.notify_function,
+                {"event_id": event_id, "callback": chain.notify_view(callback), "written": written})
             inv.record("notify", function=settings.notify_function, request_id=request_id)
             inv.fields["actions"] = [a["action"] for a in inv.actions]
     except (StorageError, NotifyError) as exc:
@@ -265,6 +268,13 @@ def _lease_ttl(inv: Invocation) -> int:
 
 
 def unavailable(callback: Callback, exc: Exception, inv: Invocation, archived: bool) -> HttpResponse:
+    if isinstance(exc, StorageError) and exc.code == REFUSED_BY_SDK:
+        # The SDK refused the request before sending it (say, a bucket name it cannot use): the
+        # same callback fails the same way every time, so no 503 asks for a retry.
+        log.error("callback cannot be stored: the COS SDK refused the request", error=str(exc), archived=archived,
+                  **describe(callback))
+        inv.fields["archived"] = archived
+        return respond(400, "rejected", callback, reason=f"cannot be stored: {str(exc)[:120]}")
     log.error("storage or downstream failed; asking CI to retry", error=str(exc), archived=archived,
               **describe(callback))
     inv.fields["archived"] = archived
