@@ -28,6 +28,8 @@ JSON_JOB = "j1a2b3c4d5e6f11ee9f0a525400000032"
 def _logs():
     log.set_stream(None)
     log.set_level("INFO")
+    yield
+    log.set_stream(None)
 
 
 @pytest.fixture

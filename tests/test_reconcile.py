@@ -44,6 +44,7 @@ def _logs():
     log.set_stream(None)
     log.set_level("INFO")
     yield
+    log.set_stream(None)  # the CLI points it at a captured stderr that closes with the test
 
 
 @pytest.fixture
@@ -379,3 +380,24 @@ def test_settings_for_the_sweep():
         ("a-1", "ap-shanghai"), ("b-2", "ap-beijing"))
     with pytest.raises(Exception, match="CI_CALLBACK_BUCKET_REGIONS"):
         Settings.from_env({"CI_CALLBACK_BUCKET_REGIONS": "nope"})
+
+
+def test_the_cli_runs_the_same_sweep(cos, swept, fake_ci, monkeypatch, tmp_path, capsys):
+    from ci_callback_dev import cli
+
+    seed_ci(cos, fake_ci)
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    monkeypatch.setenv("CI_CALLBACK_CI_ENDPOINT", fake_ci.url)
+    monkeypatch.setenv("TENCENTCLOUD_REGION", REGION)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(SPEC), encoding="utf-8")
+    settings_module.reset_settings()
+    try:
+        assert cli.main(["reconcile", "--spec", str(spec_file), "--time-limit", "60"]) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert cli.main(["reconcile", "--spec", json.dumps(SPEC)]) == 0
+        second = json.loads(capsys.readouterr().out)
+        assert cli.main(["reconcile", "--spec", "{not json"]) == 2
+    finally:
+        settings_module.reset_settings()
+    assert (first["processed"], second["processed"], second["already_done"]) == (8, 0, 8)
