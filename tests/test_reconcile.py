@@ -306,6 +306,10 @@ def test_the_inbox_replays_a_503_nobody_retried(cos, swept, fake_ci):
     assert [k for k in snapshot(cos) if k.startswith("ci-index/") and "9" * 32 in k]
     again = sweep_once(swept, spec=spec, request_id="sweep-2")
     assert (again["archived"], again["already_done"], again["replayed"]) == (1, 1, 0)
+    # The archive still says how the callback first arrived.
+    [archived] = [k for k in snapshot(cos) if k.startswith("ci-inbox/job/")]
+    assert json.loads(cos.client().get_object(Bucket=BUCKET, Key=archived)["Body"].get_raw_stream().read())[
+        "source"] == "url"
 
 
 def test_no_request_carries_if_none_match(cos, swept, fake_ci):

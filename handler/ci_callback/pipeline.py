@@ -93,10 +93,13 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         else:
             digest = inbox.body_digest(request.body)  # hashed once, for the key and the document
             key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
-            try:
-                storage.put_json(bucket, key, inbox.archive_document(request, callback, digest, inv.source), region)
-            except StorageError as exc:
-                return _unavailable(callback, exc, inv, archived=False)
+            # A replay's body was read from this very key: it is not rewritten, so the archive keeps
+            # the source it first arrived by.
+            if inv.source != "replay":
+                try:
+                    storage.put_json(bucket, key, inbox.archive_document(request, callback, digest, inv.source), region)
+                except StorageError as exc:
+                    return _unavailable(callback, exc, inv, archived=False)
             inv.record("archive", bucket=bucket, key=key)
             inv.fields["archive_key"] = key
 
