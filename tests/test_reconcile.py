@@ -58,7 +58,12 @@ def timer(spec=SPEC) -> dict:
 
 
 def sweep_once(settings, request_id="sweep-1", spec=SPEC, **kwargs) -> dict:
-    return handle(timer(spec), dict(CONTEXT, request_id=request_id), settings=settings, **kwargs)
+    result = handle(timer(spec), dict(CONTEXT, request_id=request_id), settings=settings, **kwargs)
+    if result["status"] != "rejected":  # every record listed or archived ends in exactly one count
+        assert result["listed"] + result["archived"] == (
+            result["already_done"] + result["processed"] + result["failed"] + result["skipped"]), result
+        assert sum(result["reasons"].values()) == result["skipped"] or "dedupe-disabled" in result["reasons"]
+    return result
 
 
 def outputs_of(i: int) -> list:
