@@ -98,9 +98,12 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             log.warn("callback not archived: no bucket known", kind=callback.kind, id=callback.id)
         else:
             document = inbox.archive_document(request, callback, digest, inv.source)
-            archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
+            # A replay's body was read from this very key: it is not rewritten, so the archive keeps
+            # the source it first arrived by.
+            if inv.source != "replay":
+                archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
             del document  # the task holds it until written
-    archived = archive is not None
+    archived = archive is not None or (settings.enabled("archive") and bucket is not None)
 
     def archive_failed() -> StorageError | None:
         try:
