@@ -99,6 +99,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if all(200 <= r.status < 300 for r in results) else 1
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """The timer's sweep, from a laptop: the same entry, cursor and summary as on SCF."""
+    from datetime import datetime, timezone
+
+    from ci_callback.app import handle
+
+    spec = args.spec or ""
+    if spec and not spec.lstrip().startswith("{"):
+        try:
+            spec = _read(spec).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            sys.stderr.write(f"ci-callback: cannot read the spec {args.spec}: {exc}\n")
+            return 2
+    event = {"Type": "Timer", "TriggerName": "ci-callback-cli", "Message": spec,
+             "Time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    context: dict = {"request_id": f"cli-{os.getpid()}"}
+    if args.time_limit:
+        context["time_limit_in_ms"] = int(args.time_limit * 1000)
+    result = handle(event, context)
+    _print_json(result)
+    if result.get("status") == "rejected":
+        return 2
+    return 0 if result.get("ok") else 1
+
+
 def cmd_check_deploy(args: argparse.Namespace) -> int:
     from .deploycheck import main as check_main
 
@@ -140,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="ignore processed markers and run actions again")
     p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("reconcile", help="run the reconcile sweep once (what the timer trigger runs)")
+    p.add_argument("--spec", default=None,
+                   help="sweep spec: JSON text, a file, or - (default: CI_CALLBACK_RECONCILE_SPEC)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds before the sweep stops and keeps its cursor (default: no limit)")
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("check-deploy", help="resolve serverless.yml and layers/ with the real loader; validate")
     p.add_argument("action", nargs="?", default="check", choices=("check", "preflight", "record"),

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import idempotency, inbox, log, policy
+from . import idempotency, inbox, keys, log, policy
 from .context import Invocation
-from .errors import InvalidCallback, NotifyError, StorageError, VerificationFailed
+from .errors import REFUSED_BY_SDK, InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
 from .models import Callback
 from .parse import parse_callback
@@ -93,10 +93,13 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         else:
             digest = inbox.body_digest(request.body)  # hashed once, for the key and the document
             key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
-            try:
-                storage.put_json(bucket, key, inbox.archive_document(request, callback, digest), region)
-            except StorageError as exc:
-                return _unavailable(callback, exc, inv, archived=False)
+            # A replay's body was read from this very key: it is not rewritten, so the archive keeps
+            # the source it first arrived by.
+            if inv.source != "replay":
+                try:
+                    storage.put_json(bucket, key, inbox.archive_document(request, callback, digest, inv.source), region)
+                except StorageError as exc:
+                    return _unavailable(callback, exc, inv, archived=False)
             inv.record("archive", bucket=bucket, key=key)
             inv.fields["archive_key"] = key
 
@@ -131,8 +134,10 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         response = dispatch(callback, inv, router)
         if settings.notify_function and settings.enabled("notify") and response.payload["status"] == "processed":
             written = [{"bucket": a["bucket"], "key": a["key"]} for a in inv.actions if "key" in a and a["action"] != "archive"]
+            # event_id: stable per (kind, id, state), so consumers can dedupe an at-least-once notify.
+            event_id = keys.event_id(callback.kind, callback.id, callback.state)
             request_id = inv.services.notifier.invoke(
-                settings.notify_function, {"callback": callback.to_dict(), "written": written})
+                settings.notify_function, {"event_id": event_id, "callback": callback.to_dict(), "written": written})
             inv.record("notify", function=settings.notify_function, request_id=request_id)
             inv.fields["actions"] = [a["action"] for a in inv.actions]
     except (StorageError, NotifyError) as exc:
@@ -163,6 +168,13 @@ def _lease_ttl(inv: Invocation) -> int:
 
 
 def _unavailable(callback: Callback, exc: Exception, inv: Invocation, archived: bool) -> HttpResponse:
+    if isinstance(exc, StorageError) and exc.code == REFUSED_BY_SDK:
+        # The SDK refused the request before sending it (say, a bucket name it cannot use): the
+        # same callback fails the same way every time, so no 503 asks for a retry.
+        log.error("callback cannot be stored: the COS SDK refused the request", error=str(exc), archived=archived,
+                  **describe(callback))
+        inv.fields["archived"] = archived
+        return respond(400, "rejected", callback, reason=f"cannot be stored: {str(exc)[:120]}")
     log.error("storage or downstream failed; asking CI to retry", error=str(exc), archived=archived,
               **describe(callback))
     inv.fields["archived"] = archived
