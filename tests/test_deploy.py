@@ -610,6 +610,15 @@ def test_values_the_runtime_refuses_are_reported(repo: Path) -> None:
 
 
 @needs_node
+def test_the_execution_role_permissions_are_noted() -> None:
+    """Continuations invoke the function itself; notify invokes its target (README, permissions)."""
+    env = {**_clean_env(), "CI_CALLBACK_NOTIFY_FUNCTION": "downstream"}
+    notes = deploycheck.role_permissions(deploycheck.resolve(ROOT, "dev", env))
+    assert len(notes) == 2 and all("scf:InvokeFunction" in note for note in notes)
+    assert "continuations" in notes[0] and notes[1].endswith("default/downstream (notify)")
+
+
+@needs_node
 def test_a_fresh_clone_is_deployable_with_only_a_token() -> None:
     # No .env, nothing but the token: the sweep's cron lives in serverless.yml, so nothing else is needed.
     assert deploycheck.check(deploycheck.resolve(ROOT, "dev", _clean_env(CI_CALLBACK_TOKENS="t")), ROOT) == []
