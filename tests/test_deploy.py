@@ -616,6 +616,7 @@ def test_the_execution_role_permissions_are_noted() -> None:
     notes = deploycheck.role_permissions(deploycheck.resolve(ROOT, "dev", env))
     assert len(notes) == 2 and all("scf:InvokeFunction" in note for note in notes)
     assert "continuations" in notes[0] and notes[1].endswith("default/downstream (notify)")
+    assert "default/ci-callback-dev " in notes[0]  # the name the platform gives it, ${stage} resolved
 
 
 @needs_node

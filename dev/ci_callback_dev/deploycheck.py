@@ -482,6 +482,11 @@ def role_permissions(resolved: Mapping[str, Any]) -> List[str]:
     function, _ = _instances(resolved)
     request = (function.get("requests") or {}).get("function") or {}
     name, namespace = request.get("FunctionName") or "<this function>", request.get("Namespace") or "default"
+    # ${stage} and ${app} are resolved by the platform, not the loader; say the name it will have.
+    config = function.get("config") or {}
+    for var, value in (("stage", resolved.get("stage")), ("app", config.get("app")), ("name", config.get("name"))):
+        if value:
+            name = name.replace("${" + var + "}", str(value))
     role = request.get("Role") or "the execution role"
     targets = [f"{namespace}/{name} (continuations of large jobs)"]
     notify = resolved_settings(resolved).get("CI_CALLBACK_NOTIFY_FUNCTION", "").strip()
