@@ -256,19 +256,12 @@ def test_other_work_continues_through_the_same_seam(cos, settings, chain):
 
 def test_a_sweep_that_runs_out_of_time_continues_at_once(cos, settings, fake_ci, monkeypatch, chain):
     """Issue 11 × 12: the sweep keeps its cursor and invokes a continuation (not the next tick)."""
-    from ci_callback import reconcile
-    from test_reconcile import CONTEXT, seed_ci, timer
+    from test_reconcile import CONTEXT, run_out_of_time_after, seed_ci, timer
 
     swept = settings.replace(ci_endpoint=fake_ci.url)
     expected = seed_ci(cos, fake_ci)
     finals = sum(1 for s in expected.values() if s in ("Success", "Failed", "Cancel"))
-    budget_left = {"left": 4}
-
-    def out_of_time(self):
-        budget_left["left"] -= 1
-        return budget_left["left"] < 0
-
-    monkeypatch.setattr(reconcile._Run, "out_of_time", out_of_time)
+    budget_left = run_out_of_time_after(monkeypatch, 4)
     sweep_context = dict(CONTEXT, function_name="ci-callback", namespace="default")
     first = handle(timer(), dict(sweep_context, request_id="sweep-1"), settings=swept)
     assert first["status"] == "partial"

@@ -262,16 +262,24 @@ def test_a_sweep_racing_a_late_callback_runs_the_actions_once(cos, swept, fake_c
         assert len(events) == len(set(events)) == 4
 
 
-def test_out_of_time_the_cursor_is_kept_and_the_next_run_resumes(cos, swept, fake_ci, monkeypatch):
-    expected = seed_ci(cos, fake_ci)
-    finals = sum(1 for s in expected.values() if s in ("Success", "Failed", "Cancel"))
-    budget = {"left": 4}
+def run_out_of_time_after(monkeypatch, checks):
+    """The sweep's deadline check answers "in time" CHECKS times, then "out of time".
+
+    Returns the budget: set ``budget["left"]`` to grant the next run more checks."""
+    budget = {"left": checks}
 
     def out_of_time(self):
         budget["left"] -= 1
         return budget["left"] < 0
 
     monkeypatch.setattr(reconcile._Run, "out_of_time", out_of_time)
+    return budget
+
+
+def test_out_of_time_the_cursor_is_kept_and_the_next_run_resumes(cos, swept, fake_ci, monkeypatch):
+    expected = seed_ci(cos, fake_ci)
+    finals = sum(1 for s in expected.values() if s in ("Success", "Failed", "Cancel"))
+    budget = run_out_of_time_after(monkeypatch, 4)
     first = sweep_once(swept)
     assert first["status"] == "partial"
     spec_digest = first["spec"]
