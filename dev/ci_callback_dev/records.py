@@ -1,0 +1,236 @@
+"""Read what the function left in the bucket: the inbox, delivery records, markers,
+checkpoints, index and failure records, sweep summaries. Read-only; no I/O at import.
+
+Key layouts come from ``ci_callback.keys`` where it has them; the layouts of records
+other branches add (sweeps, checkpoints, continuations) are read defensively by their
+agreed keys, so a bucket without them reads as "none".
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    TypeVar,
+)
+
+from ci_callback import keys
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+KINDS = ("job", "workflow", "moderation")
+# States after which CI sends nothing more for that job, run or review.
+TERMINAL = {
+    "job": ("Success", "Failed", "Cancel"),
+    "workflow": ("Success", "Failed", "Cancel"),
+}
+FAILED_STATES = ("Failed", "Cancel")
+SOURCES = ("url", "queue", "reconcile", "replay", "continuation")
+DELIVERIES = "deliveries/"
+STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
+
+def utc(value: Any) -> Optional[datetime]:
+    """A COS LastModified or an ISO stamp as an aware UTC datetime (None if unreadable)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        from ci_callback.times import (
+            parse_time,  # CI's own formats (+0800, space separator)
+        )
+
+        stamp = parse_time(value)
+        if stamp is None:
+            return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)  # COS stamps are UTC
+    return stamp.astimezone(timezone.utc)
+
+
+def is_terminal(kind: str, state: Optional[str]) -> bool:
+    terminal = TERMINAL.get(kind)
+    return True if terminal is None else state in terminal  # moderation: every callback is final
+
+
+# ---------------------------------------------------------------- key layouts
+
+
+def id_prefix(archive_prefix: str, kind: str, callback_id: str) -> str:
+    return f"{archive_prefix}{kind}/{keys.encode_id(callback_id)}/"
+
+
+def marker_id_prefix(marker_prefix: str, kind: str, callback_id: str) -> str:
+    return f"{marker_prefix}{kind}/{keys.encode_id(callback_id)}/"
+
+
+def _decode(segment: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(segment)
+
+
+@dataclass
+class Listed:
+    key: str
+    modified: Optional[datetime]
+
+
+@dataclass
+class ArchiveEntry:
+    """One archived body (``<kind>/<id>/<state>-<sha16>.json``)."""
+
+    key: str
+    kind: str
+    id: str
+    state: str
+    sha16: str
+    modified: Optional[datetime]
+    document: Optional[Dict[str, Any]] = None  # read on demand
+
+
+@dataclass
+class Delivery:
+    """One delivery: from its delivery record, or (older buckets) inferred from the archive."""
+
+    received_at: Optional[datetime]
+    source: str
+    request_id: Optional[str]
+    state: Optional[str]
+    sha256: Optional[str]
+    archive_key: Optional[str]
+    recorded: bool  # False: no per-delivery record; identical re-deliveries left no trace
+    key: Optional[str] = None
+
+
+@dataclass
+class Marker:
+    state: str
+    name: str  # "lease-1", "done", "checkpoint", …
+    key: str
+    modified: Optional[datetime]
+    body: Optional[Dict[str, Any]] = None
+
+
+def parse_archive_key(archive_prefix: str, key: str) -> Optional[ArchiveEntry]:
+    rest = key[len(archive_prefix):] if key.startswith(archive_prefix) else None
+    if rest is None:
+        return None
+    parts = rest.split("/")
+    if len(parts) != 3 or parts[0] not in KINDS or not parts[2].endswith(".json"):
+        return None  # delivery records and anything else under the inbox
+    name = parts[2][: -len(".json")]
+    state, _, sha16 = name.rpartition("-")
+    if not state or not sha16:
+        return None
+    return ArchiveEntry(key, parts[0], _decode(parts[1]), _decode(state), sha16, None)
+
+
+def delivery_key_fields(name: str) -> Optional[Tuple[datetime, str, str, str]]:
+    """(received_at, source, state, request id) from a delivery record's file name.
+
+    The name carries everything a count needs, so a report lists and never reads them:
+    ``<yyyymmddTHHMMSS.ffffffZ>-<source>-<state>-<request id>.json``.
+    """
+    if not name.endswith(".json"):
+        return None
+    parts = name[: -len(".json")].split("-", 3)
+    if len(parts) != 4:
+        return None
+    try:
+        stamp = datetime.strptime(parts[0], STAMP_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return stamp, _decode(parts[1]), _decode(parts[2]), _decode(parts[3])
+
+
+def parse_delivery_key(archive_prefix: str, key: str) -> Optional[Tuple[str, str, Delivery]]:
+    rest = key[len(archive_prefix):] if key.startswith(archive_prefix) else None
+    if rest is None:
+        return None
+    parts = rest.split("/")
+    if len(parts) != 4 or parts[0] not in KINDS or parts[2] + "/" != DELIVERIES:
+        return None
+    fields = delivery_key_fields(parts[3])
+    if fields is None:
+        return None
+    received, source, state, request_id = fields
+    return parts[0], _decode(parts[1]), Delivery(received, source, request_id, state, None, None, True, key)
+
+
+def parse_marker_key(marker_prefix: str, key: str) -> Optional[Tuple[str, str, Marker]]:
+    rest = key[len(marker_prefix):] if key.startswith(marker_prefix) else None
+    if rest is None:
+        return None
+    parts = rest.split("/")
+    if len(parts) != 4 or parts[0] not in KINDS or not parts[3].endswith(".json"):
+        return None
+    return parts[0], _decode(parts[1]), Marker(_decode(parts[2]), parts[3][: -len(".json")], key, None)
+
+
+# ---------------------------------------------------------------- the bucket
+
+
+@dataclass
+class Bucket:
+    """A read-only view of the bucket holding the inbox, markers and index."""
+
+    storage: Any  # ci_callback.storage.CosStorage
+    name: str
+    archive_prefix: str = "ci-inbox/"
+    marker_prefix: str = "ci-markers/"
+    index_prefix: str = "ci-index/"
+    tag_prefix: str = "ci-"
+    allowed_buckets: Tuple[str, ...] = ()
+    workers: int = 8
+    requests: int = field(default=0, init=False)
+
+    @classmethod
+    def from_settings(cls, storage: Any, name: str, settings: Any) -> "Bucket":
+        return cls(storage, name, settings.archive_prefix, settings.marker_prefix, settings.index_prefix,
+                   settings.tag_prefix, tuple(sorted(settings.allowed_buckets)))
+
+    def list(self, prefix: str) -> List[Listed]:
+        return [Listed(key, utc(modified)) for key, modified in self.storage.list_keys(self.name, prefix)]
+
+    def get_json(self, key: str) -> Optional[Dict[str, Any]]:
+        return self.storage.get_json(self.name, key)  # type: ignore[no-any-return]
+
+    def read_many(self, items: Iterable[T], read: Callable[[T], R],
+                  advance: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[T, R]]:
+        """``read`` over items on a small pool (COS reads are round trips, not CPU)."""
+        items = list(items)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(items) or 1))) as pool:
+            futures = [(item, pool.submit(read, item)) for item in items]
+            for item, future in futures:
+                result = future.result()
+                if advance is not None:
+                    advance(1)
+                yield item, result
+
+    # -- layouts of other records, read by their agreed keys --
+
+    def failure_key(self, job_id: str) -> str:
+        return keys.failure_key(self.index_prefix, job_id)
+
+    @property
+    def failures_prefix(self) -> str:
+        return f"{self.index_prefix}failures/"
+
+    @property
+    def sweeps_prefix(self) -> str:
+        return f"{self.index_prefix}sweeps/"
