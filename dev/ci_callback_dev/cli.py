@@ -91,8 +91,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     storage = Services.from_env(settings).storage
     progress = Progress(enabled=not args.quiet)
-    keys = collect_keys(select(storage, args.bucket, settings, args.prefix, _parse_time(args.since),
-                               _parse_time(args.until), args.failures), progress)
+    try:
+        keys = collect_keys(select(storage, args.bucket, settings, args.prefix, _parse_time(args.since),
+                                   _parse_time(args.until), args.failures), progress)
+    except KeyboardInterrupt:  # only listing so far: nothing was replayed
+        progress.finish()
+        sys.stderr.write("ci-callback: interrupted while selecting; nothing replayed\n")
+        return 130
     if args.dry_run:
         progress.finish()
         _print_json({"selected": keys})

@@ -34,8 +34,8 @@ def each_with_progress(items: List[str], work: Callable[[str], List[Any]], progr
                        what: str = "replaying") -> Run:
     """Run ``work`` on each item, one at a time, stopping between items on Ctrl-C."""
     run = Run(selected=len(items))
-    progress.start(what, len(items))
-    with Interrupt(progress) as interrupt:
+    with Interrupt(progress) as interrupt:  # before the phase line: a Ctrl-C from then on is graceful
+        progress.start(what, len(items))
         for item in items:
             if interrupt.requested:
                 run.interrupted = True
