@@ -395,3 +395,30 @@ def test_rich_is_a_dev_dependency_only():
     assert "rich==" in (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
     for path in (ROOT / "handler" / "ci_callback").glob("*.py"):
         assert not re.search(r"^\s*(from|import) rich\b", path.read_text(encoding="utf-8"), re.M), path
+
+
+@pytest.mark.parametrize("apt", ["absent", "failing"])
+def test_make_installs_the_browser_or_says_why_not(tmp_path, apt):
+    """``make test``'s browser step never fails the build: without chromium it installs the
+    Debian package where apt-get works, and otherwise says the browser test will skip."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("id", "env"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    if apt == "failing":
+        fake = bin_dir / "apt-get"
+        fake.write_text('#!/bin/sh\necho "$@" >> "${0%/*}/apt-calls"\nexit 100\n', encoding="utf-8")
+        fake.chmod(0o755)
+        (bin_dir / "sudo").symlink_to(shutil.which("true") or "/bin/true")
+    result = subprocess.run([make, "-s", "-C", str(ROOT), "browser", "SHELL=/bin/sh"], capture_output=True, text=True,
+                            env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    if apt == "absent":
+        assert "no chromium and no apt-get; the HTML report browser test will be skipped" in result.stdout
+    else:
+        assert "could not install chromium; the HTML report browser test will be skipped" in result.stdout
+        calls = (bin_dir / "apt-calls").read_text(encoding="utf-8")
+        assert "install -y -qq chromium" in calls and "update -qq" in calls

@@ -327,11 +327,15 @@ def _sweeps(bucket: Bucket, since: datetime, until: datetime, progress: Progress
     sweeps = []
     for (item, stamp), document in bucket.read_many(chosen, lambda c: bucket.get_json(c[0].key), progress.advance):
         document = document or {}
+        if isinstance(document.get("summary"), dict):
+            document = {**document["summary"], **{k: v for k, v in document.items() if k != "summary"}}
         sweeps.append({"key": item.key, "at": _iso(stamp), **{k: document.get(k) for k in _SWEEP_FIELDS if k in document}})
     return sorted(sweeps, key=lambda s: s["at"] or "")
 
 
-_SWEEP_FIELDS = ("request_id", "listed", "final", "processed", "recovered", "skipped", "errors", "cursor", "complete")
+# The reconcile sweep's summary fields (issue 11), flat or under "summary"; others stay in the JSON.
+_SWEEP_FIELDS = ("request_id", "listed", "archived", "already_done", "processed", "recovered", "failed", "skipped",
+                 "replayed", "list_errors", "complete")
 
 
 def elapsed(started: float) -> str:
