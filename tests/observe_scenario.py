@@ -33,7 +33,7 @@ def job_body(job_id: str, tag: str = "SmartCover", state: str = "Success", outpu
         f"<JobId>{job_id}</JobId><Tag>{tag}</Tag><State>{state}</State>"
         f"<CreationTime>{stamp}</CreationTime><StartTime>{stamp}</StartTime><EndTime>{stamp}</EndTime>"
         f"<Input><BucketId>{BUCKET}</BucketId><Object>{input_key}</Object><Region>ap-guangzhou</Region></Input>"
-        f"<Operation><Output><Bucket>{BUCKET}</Bucket><Region>ap-guangzhou</Region><Object>out/x.jpg</Object></Output>"
+        f"<Operation><Output><Bucket>{BUCKET}</Bucket><Region>ap-guangzhou</Region><Object>out/{job_id}.mp4</Object></Output>"
         f"{result}</Operation></JobsDetail></Response>"
     )
 
@@ -66,7 +66,8 @@ def tag(cos, key: str, tags: Dict[str, str]) -> None:
 def mixed_run(cos, settings) -> Mixed:
     run = Mixed()
     client = cos.client()
-    for key in [*OUTPUTS[:3], "out/dup.jpg"]:  # out/gone.jpg is never written: "missing"
+    for key in [*OUTPUTS[:3], "out/dup.jpg", f"out/{run.unfinished}.mp4", f"out/{run.processing}.mp4"]:
+        # out/gone.jpg is never written: "missing"
         client.put_object(Bucket=BUCKET, Key=key, Body=b"output")
     tag(cos, "out/full-tags.jpg", {f"user-{n}": str(n) for n in range(10)})  # no room for ours: "skipped"
 

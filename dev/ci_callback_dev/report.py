@@ -424,14 +424,18 @@ def window_line(summary: Summary) -> str:
 
 
 def render_terminal(summary: Summary, stream: Any) -> None:
-    """The tables with rich: boxes and colour on a terminal, plain text in a pipe."""
+    """The tables with rich: boxes and colour on a terminal; plain text in a pipe, as wide as
+    the tables need (nothing wraps in a file) and without trailing blanks."""
+    import io
+
     from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    console = Console(file=stream, width=None if _isatty(stream) else 160, highlight=False,
-                      force_terminal=None if _isatty(stream) else False)
+    tty = _isatty(stream)
+    target = stream if tty else io.StringIO()
+    console = Console(file=target, width=None if tty else 1000, highlight=False, force_terminal=None if tty else False)
     console.print(window_line(summary), markup=False)
     for table in tables(summary):
         rich_table = RichTable(title=Text(table.title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
@@ -443,6 +447,8 @@ def render_terminal(summary: Summary, stream: Any) -> None:
         if not table.rows:
             rich_table.add_row(*(Text(c) for c in ["none"] + [""] * (len(table.headers) - 1)))
         console.print(rich_table)
+    if not tty:
+        stream.write("\n".join(line.rstrip() for line in target.getvalue().splitlines()) + "\n")
 
 
 def _isatty(stream: Any) -> bool:
