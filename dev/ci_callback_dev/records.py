@@ -47,16 +47,15 @@ def utc(value: Any) -> Optional[datetime]:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00")
+    stamp: Optional[datetime]
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:
-        from ci_callback.times import (
-            parse_time,  # CI's own formats (+0800, space separator)
-        )
+        from ci_callback.times import parse_time  # CI's own formats (+0800, space separator)
 
         stamp = parse_time(value)
-        if stamp is None:
-            return None
+    if stamp is None:
+        return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)  # COS stamps are UTC
     return stamp.astimezone(timezone.utc)

@@ -93,7 +93,7 @@ class Summary:
     # ---------------------------------------------------------------- aggregates
 
     def by_kind_tag(self) -> List[Tuple[str, str, Dict[str, int], int]]:
-        table: Dict[Tuple[str, str], Counter] = defaultdict(Counter)
+        table: Dict[Tuple[str, str], Counter[str]] = defaultdict(Counter)
         for row in self.rows:
             table[(row.kind, row.tag or "-")][row.outcome] += 1
         return [(kind, tag, dict(counts), sum(counts.values())) for (kind, tag), counts in sorted(table.items())]
@@ -103,7 +103,7 @@ class Summary:
         return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
 
     def delivery_sources(self) -> Dict[str, int]:
-        counts: Counter = Counter()
+        counts: Counter[str] = Counter()
         for row in self.rows:
             counts.update(row.sources)
         return dict(sorted(counts.items()))
@@ -266,8 +266,8 @@ def build(bucket: Bucket, since: datetime, until: datetime, progress: Optional[P
         if f.failure_listed and f.callback is None:
             f.failure = bucket.get_json(bucket.failure_key(f.id))
 
-    for item, _ in bucket.read_many(selected, read, progress.advance):
-        summary.rows.append(_row(bucket, item[0], item[1], now))
+    for (read_facts, first), _ in bucket.read_many(selected, read, progress.advance):
+        summary.rows.append(_row(bucket, read_facts, first, now))
     summary.rows.sort(key=lambda r: (r.first_received or since, r.kind, r.id))
 
     # 4. Sweep summaries (issue 11), by their date/time keys.

@@ -242,9 +242,9 @@ def collect(bucket: Bucket, kind: str, callback_id: str, read_bodies: bool = Tru
             entry.modified = item.modified
             facts.archives.append(entry)
             continue
-        delivery = parse_delivery_key(bucket.archive_prefix, item.key)
-        if delivery is not None:
-            facts.deliveries.append(delivery[2])
+        found = parse_delivery_key(bucket.archive_prefix, item.key)
+        if found is not None:
+            facts.deliveries.append(found[2])
     for item in bucket.list(marker_id_prefix(bucket.marker_prefix, kind, callback_id)):
         from .records import parse_marker_key
 
