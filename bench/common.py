@@ -7,8 +7,6 @@ Only the stdlib is imported here at module level.
 
 from __future__ import annotations
 
-import base64
-import copy
 import datetime as _dt
 import json
 import os
@@ -33,6 +31,10 @@ DEV = ROOT / "dev"
 for _path in (DEV, HANDLER):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+
+from ci_callback_dev import events  # noqa: E402 - the one SCF event builder, from dev/ (path set above)
+from ci_callback_dev.events import body_of as event_body  # noqa: E402, F401 - used by the benchmarks
+from ci_callback_dev.events import with_body  # noqa: E402, F401
 
 # Role credentials as SCF injects them (fake; the local COS accepts any signature).
 BENCH_ENV = {
@@ -59,31 +61,8 @@ def load_events() -> List[Tuple[str, Dict[str, Any]]]:
     return found
 
 
-def event_body(event: Dict[str, Any]) -> bytes:
-    """The raw callback body an event carries (base64 decoded when flagged)."""
-    raw = event.get("body") or ""
-    if str(event.get("isBase64Encoded")).lower() == "true":
-        return base64.b64decode(raw)
-    return raw.encode("utf-8")
-
-
-def with_body(event: Dict[str, Any], body: bytes) -> Dict[str, Any]:
-    event = copy.deepcopy(event)
-    if str(event.get("isBase64Encoded")).lower() == "true":
-        event["body"] = base64.b64encode(body).decode("ascii")
-    else:
-        event["body"] = body.decode("utf-8")
-    return event
-
-
 def with_token(event: Dict[str, Any], token: str = TOKEN) -> Dict[str, Any]:
-    event = copy.deepcopy(event)
-    query = dict(event.get("queryString") or {})
-    query["token"] = token
-    event["queryString"] = query
-    if "queryStringParameters" in event:
-        event["queryStringParameters"] = dict(query)
-    return event
+    return events.with_token(event, token)
 
 
 def callback_id(event: Dict[str, Any]) -> Optional[str]:

@@ -10,7 +10,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 Color = Tuple[int, int, int]
 WHITE: Color = (255, 255, 255)

@@ -7,14 +7,14 @@
 
 The layer
 ---------
-* targets the runtime named in layers/serverless.yml (``runtimes: [Python3.9]`` → CPython 3.9,
+* targets the runtime named in layers/serverless.yml (``runtimes: [Python3.10]`` → CPython 3.10,
   Linux x86_64): ``pip install --target … --platform manylinux2014_x86_64 --implementation cp
-  --python-version 3.9 --only-binary=:all: -r requirements.txt``, so a compiled dependency can only
+  --python-version 3.10 --only-binary=:all: -r requirements.txt``, so a compiled dependency can only
   arrive as a wheel built for that interpreter (or an abi3 wheel), never as a build for the local one;
 * a dependency published only as an sdist (crcmod) is turned into a wheel first with
   ``pip wheel --no-deps`` and must come out pure Python (``py3-none-any``). crcmod's C extension is
   optional: it is built with ``CC=false`` so its setup.py falls back to the pure-Python package
-  (``crcmod._crcfunpy``) instead of baking a ``cpython-311`` ``.so`` into a Python 3.9 layer;
+  (``crcmod._crcfunpy``) instead of baking a ``cpython-311`` ``.so`` into a Python 3.10 layer;
 * is stripped (``__pycache__``, ``*.pyc``, test suites, console scripts) and zipped with the packages
   at the **zip root**: SCF unpacks a layer into /opt and puts /opt (not /opt/python) on sys.path;
 * fails (exit 1) when the zip is over the size budget, when a compiled file does not match the

@@ -68,20 +68,13 @@ def settings(cos):
 
 def apigw_event(body, token=TOKEN, content_type="application/xml", headers=None, method="POST"):
     """Wrap a callback body in an API Gateway event, as the trigger delivers it."""
+    from ci_callback_dev import events
+
     if isinstance(body, bytes):
         body = body.decode("utf-8")
     all_headers = {"content-type": content_type, "x-api-requestid": "test-request"}
     all_headers.update(headers or {})
-    return {
-        "requestContext": {"httpMethod": method, "path": "/ci-callback", "stage": "release", "sourceIp": "127.0.0.1"},
-        "headers": all_headers,
-        "body": body,
-        "isBase64Encoded": False,
-        "httpMethod": method,
-        "path": "/ci-callback",
-        "queryString": {"token": token} if token is not None else {},
-        "queryStringParameters": {"token": token} if token is not None else {},
-    }
+    return events.apigw_event(body, token=token, headers=all_headers, method=method)
 
 
 def invoke(event, settings, context=None, **kwargs):

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional
 
-from conftest import BUCKET, apigw_event, invoke
-
 from ci_callback_dev.localcos import Fault
+from conftest import BUCKET, apigw_event, invoke
 
 OUTPUTS = ["out/ok-0.jpg", "out/ok-1.jpg", "out/full-tags.jpg", "out/gone.jpg"]
 

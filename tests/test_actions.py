@@ -10,7 +10,6 @@ written them. What the README promises ("What it writes", "Trust, durability…"
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -19,11 +18,11 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from conftest import BUCKET, EVENTS, REGION, TOKEN, apigw_event, corpus_file, invoke
 from ci_callback.actions import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, merge_tags, valid_tag
-from ci_callback_dev.localcos import Fault, LocalCOS
 from ci_callback.parse import parse_callback
 from ci_callback.settings import Settings
+from ci_callback_dev.localcos import Fault, LocalCOS
+from conftest import BUCKET, EVENTS, REGION, TOKEN, apigw_event, corpus_file, invoke
 
 # Buckets the corpus samples name.
 MEDIA_BUCKET = "test-123456789"  # SmartCover, Transcode, Snapshot, Segment

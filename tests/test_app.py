@@ -8,7 +8,6 @@ is configured, so no test here needs a COS endpoint; actions and auth have their
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -17,10 +16,12 @@ import types
 
 import pytest
 
-from conftest import EVENTS, ROOT, SCF_EVENTS
-from ci_callback import app, log, settings as settings_module
+from ci_callback import app, log
+from ci_callback import settings as settings_module
 from ci_callback.app import handle, main_handler
 from ci_callback.settings import Settings
+from ci_callback_dev import events
+from conftest import EVENTS, ROOT, SCF_EVENTS
 
 EVENT_FILES = sorted(p for p in EVENTS.glob("*.json") if p.name != "context.json")
 CONTEXT = json.loads((EVENTS / "context.json").read_text(encoding="utf-8"))
@@ -61,14 +62,11 @@ def load(name_or_path, token=True) -> dict:
 
 
 def authorized(event: dict) -> dict:
-    query = event.get("queryString")
-    event["queryString"] = dict(query if isinstance(query, dict) else {}, token=TOKEN)
-    return event
+    return events.with_token(event, TOKEN)
 
 
 def body_of(event: dict) -> bytes:
-    raw = event["body"]
-    return base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    return events.body_of(event)
 
 
 def post(body, content_type="application/json", **extra) -> dict:

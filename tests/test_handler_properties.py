@@ -19,12 +19,14 @@ import random
 import types
 from contextlib import contextmanager
 
-from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
 
-from conftest import CALLBACKS, EVENTS
 from ci_callback import log
 from ci_callback.app import handle
 from ci_callback.settings import Settings
+from ci_callback_dev.events import body_of
+from conftest import CALLBACKS, EVENTS
 
 TOKEN = "prop-token"
 SETTINGS = Settings(tokens=(TOKEN,), actions=frozenset(), max_body_bytes=64 * 1024)
@@ -48,8 +50,7 @@ def _real_bodies() -> list:
         event = json.loads(path.read_text(encoding="utf-8"))
         if "body" not in event:
             continue
-        raw = event["body"]
-        bodies.append(base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8"))
+        bodies.append(body_of(event))
     if CALLBACKS.is_dir():
         samples = sorted(p for p in CALLBACKS.iterdir() if p.suffix in (".xml", ".json"))
         # A fixed, spread-out selection keeps the strategy small and the run reproducible.

@@ -9,13 +9,11 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import types
 
 import pytest
 
-from conftest import SCF_EVENTS
-from ci_callback import http
 from ci_callback.http import APIGW, FUNCTION_URL, HttpError, HttpResponse, request_from_event
+from conftest import SCF_EVENTS
 
 LIMIT = 1024
 XML = b"<Response><EventName>TaskFinish</EventName></Response>"

@@ -67,7 +67,7 @@ def test_import_is_cheap_and_needs_no_moto() -> None:
 def test_endpoint_and_lifecycle() -> None:
     server = LocalCOS()
     with pytest.raises(RuntimeError):
-        server.port
+        server.port  # noqa: B018 - the property raises before start
     with server:
         assert server.host == "127.0.0.1"
         assert server.endpoint == f"http://127.0.0.1:{server.port}"

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Tuple
 
 import pytest
+
 from conftest import BUCKET, REGION, ROOT, TOKEN
 from observe_scenario import Mixed, mixed_run
 

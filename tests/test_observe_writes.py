@@ -8,6 +8,7 @@ import shlex
 from typing import Any, Dict
 
 import pytest
+
 from conftest import TOKEN, apigw_event, invoke
 from observe_scenario import job_body
 from test_observe import cli, inspect_json
@@ -110,11 +111,10 @@ def test_ctrl_c_on_a_real_replay_leaves_nothing_half_written(cos, settings):
     import sys
     import time
 
-    from conftest import BUCKET, ROOT
-    from test_actions import list_keys
-
     from ci_callback import log
     from ci_callback_dev.localcos import Fault
+    from conftest import BUCKET, ROOT
+    from test_actions import list_keys
 
     log.set_stream(open(os.devnull, "w"))
     jobs = [f"j0000000000000000000000000000d{n:03d}" for n in range(40)]

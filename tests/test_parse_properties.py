@@ -15,8 +15,8 @@ import xmltodict
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import CALLBACKS
 from ci_callback import InvalidCallback, parse_callback
+from conftest import CALLBACKS
 
 SETTINGS = settings(
     max_examples=200,

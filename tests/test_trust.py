@@ -17,7 +17,6 @@ endpoint (``fake_ci.FakeCI``) and a local SCF Invoke endpoint (``fake_scf.FakeSC
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -25,20 +24,21 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
+from ci_callback import auth, idempotency, keys, log
+from ci_callback import settings as settings_module
+from ci_callback import storage as storage_module
+from ci_callback.app import main_handler, replay
+from ci_callback.parse import parse_callback
+from ci_callback.replay import select
+from ci_callback.settings import Credentials, Settings
+from ci_callback.storage import CosStorage
+from ci_callback_dev.localcos import Fault, LocalCOS
 from conftest import BUCKET, EVENTS, REGION, ROOT, TOKEN, apigw_event, invoke
 from fake_ci import FakeCI
 from fake_scf import FakeSCF
-from ci_callback import auth, idempotency, keys, log, settings as settings_module, storage as storage_module
-from ci_callback.app import main_handler
-from ci_callback_dev.localcos import Fault, LocalCOS
-from ci_callback.parse import parse_callback
-from ci_callback.replay import replay, select
-from ci_callback.settings import Credentials, Settings
-from ci_callback.storage import CosStorage
 
 # ---------------------------------------------------------------- the SmartCover callback under test
 
@@ -252,27 +252,55 @@ def test_hostile_input_is_refused_and_nothing_is_written(name, env, cos, capsys)
         assert "wrong-" + TOKEN not in out + response["body"]
 
 
-def test_refused_request_does_not_import_the_cos_sdk():
-    code = textwrap.dedent(
-        """
-        import json, sys
-        from index import main_handler
+def _run_refused(code: str, tokens: str) -> tuple[dict, str]:
+    """Run CODE in a fresh interpreter with handler/ on the path; (its last JSON line, all output)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CI_CALLBACK_")}
+    environment.update(PYTHONPATH=str(ROOT / "handler"), CI_CALLBACK_TOKENS=tokens)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], input=SMARTCOVER_BODY, capture_output=True,
+                          text=True, env=environment, cwd=str(ROOT), timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout + done.stderr
+
+
+REFUSED_EVENT = """
         event = {"httpMethod": "POST", "path": "/", "headers": {"content-type": "application/xml"},
                  "body": sys.stdin.read(), "queryString": {"token": "not-the-token"},
                  "requestContext": {"httpMethod": "POST", "path": "/"}}
         response = main_handler(event, {"request_id": "sub", "time_limit_in_ms": 3000})
+"""
+
+
+def test_refused_request_does_not_import_the_cos_sdk():
+    result, output = _run_refused(
+        """
+        import json, sys
+        from index import main_handler
+        """ + REFUSED_EVENT + """
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("qcloud_cos", "tencentcloud"))
         print(json.dumps({"status": response["statusCode"], "heavy": heavy}))
-        """
-    )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CI_CALLBACK_")}
-    environment.update(PYTHONPATH=str(ROOT / "handler"), CI_CALLBACK_TOKENS="the-real-token,the-next-token")
-    done = subprocess.run([sys.executable, "-c", code], input=SMARTCOVER_BODY, capture_output=True, text=True,
-                          env=environment, cwd=str(ROOT), timeout=60)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+        """, "the-real-token,the-next-token")
     assert result == {"status": 403, "heavy": []}
-    assert "not-the-token" not in done.stdout + done.stderr
+    assert "not-the-token" not in output
+
+
+def test_refused_request_with_a_user_handler_loads_no_cos_machinery():
+    # A handler registered the way the README and index.py show, then a wrong token.
+    result, _ = _run_refused(
+        """
+        import json, sys
+        from ci_callback.app import main_handler, router
+
+        @router.on_job("Transcode", state="Success")
+        def publish_rendition(callback, inv):
+            inv.record("publish", objects=len(callback.outputs))
+        """ + REFUSED_EVENT + """
+        machinery = ("ci_callback.storage", "ci_callback.services", "ci_callback.notify", "ci_callback.pipeline",
+                     "ci_callback.parse", "xmltodict")
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("qcloud_cos", "tencentcloud", "requests")
+                       or m in machinery)
+        print(json.dumps({"status": response["statusCode"], "heavy": heavy}))
+        """, "the-real-token")
+    assert result == {"status": 403, "heavy": []}
 
 
 # ================================================================ tokens
@@ -528,7 +556,8 @@ def _snapshot(cos: LocalCOS) -> dict:
 @pytest.fixture
 def notify_env(monkeypatch):
     with FakeSCF() as scf:
-        from fake_scf import SECRET_ID as SCF_ID, SECRET_KEY as SCF_KEY
+        from fake_scf import SECRET_ID as SCF_ID
+        from fake_scf import SECRET_KEY as SCF_KEY
 
         monkeypatch.setenv("TENCENTCLOUD_SECRETID", SCF_ID)
         monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", SCF_KEY)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
+
+from .events import with_token
 
 
 def _read(source: str) -> bytes:
@@ -20,7 +23,7 @@ def _print_json(data: object) -> None:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from ci_callback.exceptions import InvalidCallback
+    from ci_callback.errors import InvalidCallback
     from ci_callback.parse import parse_callback
 
     try:
@@ -47,9 +50,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         sys.stderr.write(f"ci-callback: cannot read the event: {exc}\n")
         return 2
     if args.token and isinstance(event, dict):
-        query = dict(event.get("queryString") or {})
-        query["token"] = args.token
-        event["queryString"] = query
+        event = with_token(event, args.token)
     _print_json(handle(event, context))
     return 0
 
@@ -180,7 +181,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def cmd_check_deploy(args: argparse.Namespace) -> int:
     from .deploycheck import main as check_main
 
-    return check_main(Path(args.root))
+    return check_main([args.action, "--stage", args.stage] + (["--root", args.root] if args.root else []))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,8 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("check-deploy", help="validate serverless.yml and layers/ offline")
-    p.add_argument("--root", default=".", help="project root (default .)")
+    p = sub.add_parser("check-deploy", help="resolve serverless.yml and layers/ with the real loader; validate")
+    p.add_argument("action", nargs="?", default="check", choices=("check", "preflight", "record"),
+                   help="check (default); preflight: make deploy's refusal; record: after a deploy")
+    p.add_argument("--root", default=None, help="project root (default: this checkout)")
+    p.add_argument("--stage", default=os.environ.get("STAGE") or "dev", help="as scf deploy --stage (default dev)")
     p.set_defaults(func=cmd_check_deploy)
     return parser
 
@@ -245,9 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ci_callback import log
+    from ci_callback.errors import Misconfigured
 
     log.set_stream(sys.stderr)  # stdout carries the command's JSON
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Misconfigured as exc:  # names the variable, never its value
+        sys.stderr.write(f"ci-callback: misconfigured: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,117 +1,143 @@
-"""``ci-callback check-deploy``: offline validation of serverless.yml and layers/serverless.yml.
+"""``ci-callback check-deploy``: validate what ``scf deploy`` would send, computed by the real tools.
 
-The Tencent CLI validates ``inputs`` server-side, at deploy time, against rule files we cannot
-fetch, and it cannot be installed from npmjs here; so this re-checks, from a bare checkout and
-without importing the package, what would fail (or silently misbehave) after a deploy:
+``dev/deploy-check/resolve.js`` runs, offline and pinned, the Serverless CLI's own config loader
+(``@serverless/components`` ``src/cli/commands-cn/utils.js`` ``loadInstanceConfig``: the ``.env``
+search, ``${env:…}``, ``--stage``) and ``tencent-component-toolkit``'s ``formatInputs`` for the
+function and each trigger. This module checks the resulting SCF API parameters:
 
-* ``component: scf``, instance ``name``; ``inputs.runtime`` in ``ALLOWED_RUNTIMES``;
-  ``memorySize`` 64 or 128–3072 in steps of 128; ``timeout`` 1–900; ``initTimeout`` 3–300;
-* ``handler: index.main_handler`` and ``<inputs.src>/index.py`` defining ``main_handler``
-  (read with ``ast``, never imported);
-* ``environment.variables``: ≤ 4 KB in total, valid names, no reserved prefixes, no literal
-  secrets, every variable the code reads declared (``ENV_VARS`` in settings.py, read with ``ast``)
-  and every declared ``CI_CALLBACK_*`` known to the code; the code itself is scanned with ``ast``
-  for environment reads that ``ENV_VARS`` does not list;
-* ``inputs.layers`` resolves to the ``layers/serverless.yml`` instance (same app and stage, same
-  region, a runtime list that includes the function's runtime, a valid layer name);
-* an ``apigw`` trigger with a ``POST`` endpoint and ``function.isIntegratedResponse: true``, whose
-  gateway timeout does not outlast the function (else a timed-out callback is answered ``200``).
+* org, stage, app and instance name present (the platform's ``validateAndFormat``);
+* ``Runtime`` one of ``SUPPORTED_RUNTIMES``; ``MemorySize``, ``Timeout``, ``InitTimeout`` in range;
+* the resolved ``Environment`` ≤ 4 KB in UTF-8 bytes; every setting the code reads declared;
+  no secret written as a literal; values the settings parser refuses;
+* one ``http`` trigger (Function URL) whose ``TriggerDesc`` has ``AuthType NONE`` and extranet on;
+* the layer reference: the ``layers/`` instance of the same app, stage and region, whose runtimes
+  include the function's.
 
-Limits come from SCF's quota page (cloud.tencent.com/document/product/583/11637) and the
-component docs (serverless-components/tencent-scf, tencent-layer ``docs/configure.md``).
+``preflight`` (run by ``make deploy`` first) refuses, in one line, a deploy that would wipe a
+setting; ``record`` remembers, after a deploy, which settings were deployed non-empty.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-# SCF's Python runtimes we accept for this project. The online list differs by region and
-# changes over time (the runtime page lists 3.10/3.9/3.7/3.6/2.7; the official console templates
-# also ship Python3.11–3.13): this is "what we support", not "what Tencent offers".
-ALLOWED_RUNTIMES: Tuple[str, ...] = ("Python3.9", "Python3.10", "Python3.11", "Python3.12", "Python3.13")
+# SCF's Python runtimes, each with where it is documented. The SCF API's CreateFunction.Runtime
+# ("目前支持的运行环境") as shipped in tencentcloud-sdk-python-scf 3.1.100
+# tencentcloud/scf/v20180416/models.py (CreateFunctionRequest, lines 1405-1411), and the runtime
+# page doc 583/40323 (Python 3.10, 3.9, 3.7, 3.6, 2.7).
+_SDK = "tencentcloud-sdk-python-scf 3.1.100 models.py CreateFunctionRequest.Runtime"
+DOCUMENTED_RUNTIMES: Dict[str, str] = {
+    "Python3.10": f"{_SDK}; doc 583/40323",
+    "Python3.9": f"{_SDK}; doc 583/40323",
+    "Python3.7": f"{_SDK}; doc 583/40323",
+    "Python3.6": f"{_SDK}; doc 583/40323",
+    "Python2.7": f"{_SDK}; doc 583/40323",
+}
+# What this project deploys: the code needs Python >= 3.10 (pyproject requires-python); 3.9 is past
+# end of life. Python3.11+ is not in DOCUMENTED_RUNTIMES: no SCF API evidence (CloudBase only).
+SUPPORTED_RUNTIMES: Tuple[str, ...] = ("Python3.10",)
 HANDLER = "index.main_handler"
-ENV_LIMIT_BYTES = 4 * 1024  # all variables together, key + value
+ENV_LIMIT_BYTES = 4 * 1024  # doc 583/11637: all variables, resolved, in bytes
 ENV_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 RESERVED_PREFIXES: Tuple[str, ...] = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
-LAYER_NAME_RE = re.compile(r"^[A-Za-z][\w-]{0,58}[A-Za-z0-9]$")
 ENV_REF_RE = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
 OUTPUT_REF_RE = re.compile(r"^\$\{output:\$\{stage\}:\$\{app\}:(?P<instance>[^.}]+)\.(?P<key>\w+)\}$")
 SECRET_NAME_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|PRIVATE_KEY)", re.I)
 PROJECT_PREFIX = "CI_CALLBACK_"
+REQUIRED_SETTINGS: Tuple[str, ...] = ("CI_CALLBACK_TOKENS",)  # without it every callback is a 403
 # Set by SCF itself: the code may read them without declaring them.
 PLATFORM_VARS: Set[str] = {"TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN",
                            "TENCENTCLOUD_REGION"}
-DEFAULT_SERVICE_TIMEOUT = 15  # apigw endpoint default (s)
+DEFAULT_STAGE = "dev"
+STATE_DIR = ".deploy"  # git-ignored: names deployed non-empty, per stage
 
 
-def allowed_memory(value: int) -> bool:
-    return value == 64 or (128 <= value <= 3072 and value % 128 == 0)
+def allowed_memory(value: Any) -> bool:
+    """64, or 128–3072 in steps of 128 (doc 583/11637)."""
+    return isinstance(value, int) and not isinstance(value, bool) and (
+        value == 64 or (128 <= value <= 3072 and value % 128 == 0))
 
 
-# --------------------------------------------------------------------------- reading
+def _int_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _load_yaml(path: Path, problems: List[str]) -> Optional[Dict[str, Any]]:
-    try:
-        import yaml  # noqa: PLC0415 - dev dependency; the function itself never needs it
-    except ImportError:  # pragma: no cover - PyYAML is in requirements-dev.txt
-        problems.append("PyYAML is not installed: pip install PyYAML (it is in requirements-dev.txt)")
-        return None
-    if not path.is_file():
-        problems.append(f"{path.name}: not found at {path}")
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        problems.append(f"{path}: not valid YAML: {exc}")
-        return None
-    if not isinstance(data, dict):
-        problems.append(f"{path}: expected a mapping at the top level")
-        return None
-    return data
+# --------------------------------------------------------------------------- running the real tools
 
 
-def _parse(path: Path) -> Optional[ast.Module]:
-    try:
-        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError, ValueError):
-        return None
+class ToolMissing(Exception):
+    """node or the pinned npm packages are not installed."""
 
 
-def read_env_vars(settings_py: Path) -> Optional[Dict[str, str]]:
-    """``ENV_VARS`` from settings.py, as a literal, without importing the package."""
-    tree = _parse(settings_py)
-    if tree is None:
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        else:
-            continue
-        if any(isinstance(t, ast.Name) and t.id == "ENV_VARS" for t in targets):
-            try:
-                data = ast.literal_eval(value)
-            except ValueError:
-                return None
-            return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
+def project_root() -> Path:
+    here = Path(__file__).resolve()
+    for candidate in here.parents:
+        if (candidate / "dev" / "deploy-check" / "resolve.js").is_file():
+            return candidate
+    return Path.cwd()
+
+
+def tool_missing(root: Path) -> Optional[str]:
+    """Why resolve.js cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "node is not installed (check-deploy runs the Serverless loader from dev/deploy-check)"
+    if not (root / "dev" / "deploy-check" / "node_modules" / "@serverless" / "components").is_dir():
+        return "dev/deploy-check/node_modules is missing: run `npm ci --prefix dev/deploy-check` (make does)"
     return None
 
 
+def resolve(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None,
+            tools: Optional[Path] = None) -> Dict[str, Any]:
+    """resolve.js's JSON for ROOT (the function) and ROOT/layers, as ``scf deploy --stage STAGE`` sees them."""
+    tools = tools or project_root()
+    why = tool_missing(tools)
+    if why:
+        raise ToolMissing(why)
+    env = dict(os.environ if environ is None else environ)
+    proc = subprocess.run(["node", str(tools / "dev" / "deploy-check" / "resolve.js"), "--stage", stage,
+                           str(root), str(root / "layers")],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"resolve.js failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+# --------------------------------------------------------------------------- the code side
+
+
+def known_settings() -> Dict[str, str]:
+    from ci_callback.settings import ENV_VARS  # noqa: PLC0415 - the package is installed (-e .)
+
+    return dict(ENV_VARS)
+
+
+def settings_problems(environ: Mapping[str, str]) -> List[str]:
+    """What the runtime refuses in these values: its own validation when it has one."""
+    from ci_callback import settings  # noqa: PLC0415
+
+    validate = getattr(settings, "problems", None)
+    if callable(validate):
+        return [str(p) for p in validate(dict(environ))]
+    try:  # older runtime: from_env is all there is
+        settings.Settings.from_env(dict(environ))
+    except Exception as exc:  # noqa: BLE001 - any refusal is a problem to report
+        return [f"settings: {exc}"]
+    return []
+
+
 def _is_os_environ(node: ast.AST, environ_names: Set[str]) -> bool:
-    """``os.environ`` (or ``environ`` imported from os)."""
     if isinstance(node, ast.Attribute):
         return node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
     return isinstance(node, ast.Name) and node.id in environ_names
-
-
-def _mentions_os_environ(node: ast.AST, environ_names: Set[str]) -> bool:
-    return any(_is_os_environ(sub, environ_names) for sub in ast.walk(node))
 
 
 def _str(node: Optional[ast.AST]) -> Optional[str]:
@@ -121,10 +147,9 @@ def _str(node: Optional[ast.AST]) -> Optional[str]:
 def env_reads(tree: ast.Module) -> Set[str]:
     """Environment variable names a module reads, found syntactically.
 
-    Counted: ``os.getenv("X")``, ``os.environ.get/setdefault/pop("X")``, ``os.environ["X"]``;
-    the same on a name bound to ``os.environ`` in the same function (``env = os.environ if …``);
-    ``.get("X")``/``["X"]`` on a name called ``env``; and any such lookup of a ``CI_CALLBACK_*``
-    literal. Other mappings called ``environ`` (WSGI environs) are not environment reads.
+    ``os.getenv("X")``, ``os.environ.get/setdefault/pop("X")``, ``os.environ["X"]``, the same on a
+    name bound to ``os.environ`` or called ``env``, and any lookup of a ``CI_CALLBACK_*`` literal.
+    Other mappings called ``environ`` (WSGI environs) are not environment reads.
     """
     environ_names: Set[str] = set()
     getenv_names: Set[str] = set()
@@ -135,14 +160,10 @@ def env_reads(tree: ast.Module) -> Set[str]:
                     environ_names.add(alias.asname or alias.name)
                 elif alias.name == "getenv":
                     getenv_names.add(alias.asname or alias.name)
-
-    # Names bound to os.environ anywhere in the module (``env = os.environ if environ is None else environ``).
-    # Module-wide rather than per function: a slight over-approximation, on the safe side.
     aliases = set(environ_names)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and _mentions_os_environ(node.value, environ_names):
+        if isinstance(node, ast.Assign) and any(_is_os_environ(s, environ_names) for s in ast.walk(node.value)):
             aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
-
     found: Set[str] = set()
     for node in ast.walk(tree):
         key: Optional[str] = None
@@ -158,7 +179,7 @@ def env_reads(tree: ast.Module) -> Set[str]:
             if isinstance(func, ast.Attribute) and func.attr in ("get", "setdefault", "pop") and node.args:
                 key, holder = _str(node.args[0]), func.value
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
-            key, holder = _str(node.slice), node.value  # Python ≥ 3.9: the slice is the key expression
+            key, holder = _str(node.slice), node.value
         if key is None or holder is None:
             continue
         if (_is_os_environ(holder, environ_names)
@@ -168,279 +189,320 @@ def env_reads(tree: ast.Module) -> Set[str]:
     return {name for name in found if ENV_KEY_RE.match(name)}
 
 
-def _defines(tree: ast.Module, name: str) -> Optional[ast.AST]:
-    """The top-level statement that binds ``name`` in a module, if any."""
+def _defines(tree: ast.Module, name: str) -> bool:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return node
+            return True
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return node
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                if (alias.asname or alias.name) == name:
-                    return node
-    return None
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == name for a in node.names):
+            return True
+    return False
+
+
+def _parse(path: Path) -> Optional[ast.Module]:
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- checks
 
 
-def _src_dir(root: Path, inputs: Mapping[str, Any]) -> Tuple[Optional[Path], List[str]]:
-    src = inputs.get("src")
-    excludes: List[str] = []
-    if isinstance(src, dict):
-        excludes = [str(e) for e in src.get("exclude") or []]
-        src = src.get("src")
-    if not isinstance(src, str) or not src:
-        return None, excludes
-    return (root / src).resolve(), excludes
+def _instances(resolved: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    items = list(resolved.get("instances") or [])
+    function = items[0] if items else {}
+    layer = items[1] if len(items) > 1 else {}
+    return function, layer
 
 
-def _check_function(root: Path, config: Mapping[str, Any], problems: List[str]) -> Tuple[Optional[str], Optional[Path]]:
+def platform_name(text: str, config: Mapping[str, Any]) -> str:
+    """``${stage}``/``${app}``/``${org}``/``${name}``, which the platform resolves at deploy time."""
+    for key in ("stage", "app", "org", "name"):
+        text = text.replace("${" + key + "}", str(config.get(key, "")))
+    return text
+
+
+def _check_instance(where: str, instance: Mapping[str, Any], component: str, problems: List[str]) -> bool:
+    if instance.get("error"):
+        problems.append(f"{where}: the Serverless loader refused it: {instance['error']}")
+        return False
+    config = instance.get("config") or {}
+    if config.get("component") != component:
+        problems.append(f"{where}: component is {config.get('component')!r}, expected {component!r}")
+    # @serverless/platform-client-china src/instance.js validateAndFormat (not exported): all four required.
+    missing = [k for k in ("org", "stage", "app", "name") if not config.get(k)]
+    if missing:
+        problems.append(f"{where}: {', '.join(missing)} missing after resolution; the platform refuses it "
+                        "('orgName' 'stageName' 'appName' 和 'instanceName' 是必填项); pass --stage")
+    return True
+
+
+def _check_function(root: Path, instance: Mapping[str, Any], problems: List[str]) -> None:
     where = "serverless.yml"
-    if config.get("component") != "scf":
-        problems.append(f"{where}: component is {config.get('component')!r}, expected 'scf'")
-    if not config.get("name"):
-        problems.append(f"{where}: the instance 'name' is missing (the CLI refuses to deploy)")
-    inputs = config.get("inputs")
-    if not isinstance(inputs, dict):
-        problems.append(f"{where}: 'inputs' is missing")
-        return None, None
-
-    runtime = inputs.get("runtime")
-    if runtime not in ALLOWED_RUNTIMES:
-        problems.append(f"{where}: inputs.runtime {runtime!r} is not one of {', '.join(ALLOWED_RUNTIMES)} "
-                        "(without it the component defaults to Nodejs10.15)")
-
-    memory = inputs.get("memorySize", 128)
-    if not isinstance(memory, int) or isinstance(memory, bool) or not allowed_memory(memory):
-        problems.append(f"{where}: inputs.memorySize {memory!r} MB is invalid: 64, or 128–3072 in steps of 128")
-    timeout = inputs.get("timeout", 3)
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 900:
-        problems.append(f"{where}: inputs.timeout {timeout!r} s is out of range 1–900")
-        timeout = None
-    if "initTimeout" in inputs:
-        init = inputs["initTimeout"]
-        if not isinstance(init, int) or isinstance(init, bool) or not 3 <= init <= 300:
-            problems.append(f"{where}: inputs.initTimeout {init!r} s is out of range 3–300")
-
-    handler = inputs.get("handler", HANDLER)
-    if handler != HANDLER:
-        problems.append(f"{where}: inputs.handler is {handler!r}, expected {HANDLER!r}")
-    src, excludes = _src_dir(root, inputs)
-    if src is None:
-        problems.append(f"{where}: inputs.src names no local directory (expected ./handler)")
-    else:
-        _check_entry(src, excludes, problems)
-
-    _check_environment(root, src, inputs.get("environment"), problems)
-    _check_triggers(inputs.get("events"), timeout, problems)
-    return runtime if isinstance(runtime, str) else None, src
-
-
-def _check_entry(src: Path, excludes: Iterable[str], problems: List[str]) -> None:
-    module, _, func = HANDLER.partition(".")
-    entry = src / f"{module}.py"
-    if not entry.is_file():
-        problems.append(f"serverless.yml: handler {HANDLER} needs {entry}, which does not exist")
+    if instance.get("requestsError"):
+        problems.append(f"{where}: the toolkit's formatInputs failed: {instance['requestsError']}")
         return
-    if any(e.strip("/*") in (entry.name, "") for e in excludes):
-        problems.append(f"serverless.yml: inputs.src.exclude drops {entry.name}")
+    request = (instance.get("requests") or {}).get("function") or {}
+    runtime = request.get("Runtime")
+    if runtime not in SUPPORTED_RUNTIMES:
+        known = "documented by SCF, but not supported here" if runtime in DOCUMENTED_RUNTIMES else \
+            "not in SCF's documented Runtime list"
+        problems.append(f"{where}: Runtime {runtime!r} is {known}; use {', '.join(SUPPORTED_RUNTIMES)}")
+    if not allowed_memory(request.get("MemorySize")):
+        problems.append(f"{where}: MemorySize {request.get('MemorySize')!r} MB: 64, or 128–3072 in steps of 128")
+    if not _int_in(request.get("Timeout"), 1, 900):
+        problems.append(f"{where}: Timeout {request.get('Timeout')!r} s is out of range 1–900")
+    # initTimeout 3–300: serverless-components/tencent-types scf@0.0.4.yml (the platform's rule file).
+    if "InitTimeout" in request and not _int_in(request["InitTimeout"], 3, 300):
+        problems.append(f"{where}: InitTimeout {request['InitTimeout']!r} s is out of range 3–300")
+    if request.get("Handler") != HANDLER:
+        problems.append(f"{where}: Handler is {request.get('Handler')!r}, expected {HANDLER!r}")
+    inputs = (instance.get("config") or {}).get("inputs") or {}
+    src = inputs.get("src")
+    src_dir = Path(src.get("src") if isinstance(src, dict) else src or root / "handler")
+    entry = src_dir / "index.py"
     tree = _parse(entry)
     if tree is None:
-        problems.append(f"{entry}: does not parse")
-        return
-    node = _defines(tree, func)
-    if node is None:
-        problems.append(f"{entry}: defines no {func} (the function SCF calls)")
-        return
-    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-        # `from ci_callback.app import main_handler`: follow it once, inside the code package.
-        target = src.joinpath(*node.module.split("."))
-        path = target.with_suffix(".py") if target.with_suffix(".py").is_file() else target / "__init__.py"
-        if not path.is_file():
-            problems.append(f"{entry}: imports {func} from {node.module}, which is not under {src}")
-            return
-        imported = _parse(path)
-        original = next(a.name for a in node.names if (a.asname or a.name) == func)
-        if imported is None or _defines(imported, original) is None:
-            problems.append(f"{path}: defines no {original} (imported by {entry.name})")
+        problems.append(f"{where}: {entry} is missing or does not parse")
+    elif not _defines(tree, HANDLER.split(".")[1]):
+        problems.append(f"{where}: {entry} defines no {HANDLER.split('.')[1]}")
+    _check_environment(instance, request, src_dir, problems)
+    _check_triggers(instance, problems)
 
 
-def _check_environment(root: Path, src: Optional[Path], environment: Any, problems: List[str]) -> None:
-    where = "serverless.yml: inputs.environment.variables"
-    variables = environment.get("variables") if isinstance(environment, dict) else None
-    if variables is None:
-        variables = {}
-    if not isinstance(variables, dict):
-        problems.append(f"{where} is not a mapping")
-        return
-
-    total = 0
-    for key, value in variables.items():
-        key = str(key)
-        text = "" if value is None else str(value)
-        total += len(key) + len(text)
+def _check_environment(instance: Mapping[str, Any], request: Mapping[str, Any], src_dir: Path,
+                       problems: List[str]) -> None:
+    where = "serverless.yml: environment.variables"
+    declared = {str(k): v for k, v in (instance.get("declared") or {}).items()}
+    variables = {str(v.get("Key")): str(v.get("Value", ""))
+                 for v in ((request.get("Environment") or {}).get("Variables") or [])}
+    size = sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in variables.items())
+    if size > ENV_LIMIT_BYTES:
+        problems.append(f"{where}: {size} bytes once resolved, over SCF's {ENV_LIMIT_BYTES}-byte limit")
+    for key, value in declared.items():
         if not ENV_KEY_RE.match(key):
             problems.append(f"{where}: {key!r} is not a valid name (a letter, then letters, digits, _)")
         if key.upper().startswith(RESERVED_PREFIXES):
             problems.append(f"{where}: {key} uses a reserved prefix ({', '.join(RESERVED_PREFIXES)})")
-        if (key == "CI_CALLBACK_TOKENS" or SECRET_NAME_RE.search(key)) and not ENV_REF_RE.match(text):
+        if (key in REQUIRED_SETTINGS or SECRET_NAME_RE.search(key)) and not (
+                isinstance(value, str) and ENV_REF_RE.match(value)):
             problems.append(f"{where}: {key} must be a ${{env:…}} reference, not a literal (secrets stay out of git)")
-    if total > ENV_LIMIT_BYTES:
-        problems.append(f"{where}: {total} bytes of names and values, over SCF's {ENV_LIMIT_BYTES}-byte limit")
-
-    package = (src or root / "handler") / "ci_callback"
-    known = read_env_vars(package / "settings.py")
-    if known is None:
-        problems.append(f"{package / 'settings.py'}: no literal ENV_VARS dict to check the variables against")
-        return
-    for name in sorted(set(known) - PLATFORM_VARS - set(variables)):
+    known = known_settings()
+    for name in sorted(set(known) - PLATFORM_VARS - set(declared)):
         problems.append(f"{where}: {name} is read by the code (settings.ENV_VARS) but not declared")
-    for name in sorted(k for k in map(str, variables) if k.startswith(PROJECT_PREFIX) and k not in known):
+    for name in sorted(k for k in declared if k.startswith(PROJECT_PREFIX) and k not in known):
         problems.append(f"{where}: {name} is declared but the code does not know it (not in settings.ENV_VARS)")
-    for path in sorted(package.rglob("*.py")) + [p for p in [(src or root / "handler") / "index.py"] if p.is_file()]:
+    for path in sorted(src_dir.rglob("*.py")):
         tree = _parse(path)
-        if tree is None:
-            problems.append(f"{path}: does not parse")
-            continue
-        for name in sorted(env_reads(tree) - set(known) - PLATFORM_VARS):
-            problems.append(f"{path.relative_to(root) if root in path.parents else path}: reads environment "
-                            f"variable {name}, which settings.ENV_VARS does not list")
+        for name in sorted((env_reads(tree) if tree else set()) - set(known) - PLATFORM_VARS):
+            problems.append(f"{path.relative_to(src_dir)}: reads environment variable {name}, "
+                            "which settings.ENV_VARS does not list")
+    problems.extend(f"{where}: {p}" for p in settings_problems(variables))
 
 
-def _check_triggers(events: Any, timeout: Optional[int], problems: List[str]) -> None:
-    where = "serverless.yml: inputs.events"
-    apigw = [e["apigw"] for e in events or [] if isinstance(e, dict) and isinstance(e.get("apigw"), dict)]
-    if not apigw:
-        problems.append(f"{where}: no apigw trigger (CI needs an HTTPS URL to call back)")
+def _check_triggers(instance: Mapping[str, Any], problems: List[str]) -> None:
+    where = "serverless.yml: events"
+    triggers = (instance.get("requests") or {}).get("triggers") or []
+    for trigger in triggers:
+        if trigger.get("type") == "apigw":
+            problems.append(f"{where}: apigw: SCF creates no API Gateway triggers since 2024-07-01 and API "
+                            "Gateway is shutting down (doc 583/107631); use the http trigger (Function URL)")
+        elif trigger.get("error"):
+            problems.append(f"{where}: {trigger.get('type')}: {trigger['error']}")
+    urls = [t["request"] for t in triggers if t.get("type") == "http" and t.get("request")]
+    if len(urls) != 1:
+        problems.append(f"{where}: {len(urls)} http triggers; CI needs exactly one Function URL to call back")
         return
-    good = False
-    for trigger in apigw:
-        params = trigger.get("parameters") or {}
-        for endpoint in params.get("endpoints") or []:
-            if not isinstance(endpoint, dict):
-                continue
-            method = str(endpoint.get("method", "")).upper()
-            if method not in ("POST", "ANY"):
-                continue
-            function = endpoint.get("function") or {}
-            if function.get("isIntegratedResponse") is not True:
-                problems.append(f"{where}: apigw {method} {endpoint.get('path')} lacks function.isIntegratedResponse: true "
-                                "(the gateway would send the handler's dict as a JSON body with status 200)")
-                continue
-            if method == "POST":
-                good = True
-            service_timeout = endpoint.get("serviceTimeout", DEFAULT_SERVICE_TIMEOUT)
-            if timeout is not None and isinstance(service_timeout, int) and service_timeout >= timeout:
-                problems.append(f"{where}: apigw serviceTimeout {service_timeout} s ≥ function timeout {timeout} s: "
-                                "a timed-out invocation reaches CI as HTTP 200 and is never retried; "
-                                "keep the gateway timeout below the function's")
-    if not good:
-        problems.append(f"{where}: no apigw POST endpoint with function.isIntegratedResponse: true")
-
-
-def _check_layers(root: Path, function: Mapping[str, Any], runtime: Optional[str], problems: List[str]) -> None:
-    where = "serverless.yml: inputs.layers"
-    inputs = function.get("inputs") if isinstance(function.get("inputs"), dict) else {}
-    refs = inputs.get("layers") or []
-    layer = _load_yaml(root / "layers" / "serverless.yml", problems)
-    if layer is None:
+    try:
+        desc = json.loads(urls[0].get("TriggerDesc") or "")
+    except ValueError:
+        problems.append(f"{where}: http TriggerDesc is not JSON: {urls[0].get('TriggerDesc')!r}")
         return
-    lwhere = "layers/serverless.yml"
-    if layer.get("component") != "layer":
-        problems.append(f"{lwhere}: component is {layer.get('component')!r}, expected 'layer'")
-    linputs = layer.get("inputs") if isinstance(layer.get("inputs"), dict) else {}
-    layer_name = linputs.get("name")
-    if not isinstance(layer_name, str) or not LAYER_NAME_RE.match(layer_name):
-        problems.append(f"{lwhere}: inputs.name {layer_name!r} does not match {LAYER_NAME_RE.pattern}")
-    runtimes = linputs.get("runtimes") or []
-    if runtime and runtime not in runtimes:
-        problems.append(f"{lwhere}: inputs.runtimes {runtimes} does not include the function's {runtime}")
-    if not linputs.get("src"):
-        problems.append(f"{lwhere}: inputs.src is missing")
-    if linputs.get("region") != inputs.get("region", "ap-guangzhou"):
-        problems.append(f"{lwhere}: region {linputs.get('region')!r} differs from the function's "
-                        f"{inputs.get('region', 'ap-guangzhou')!r} (layers are regional)")
+    if desc.get("AuthType") != "NONE":
+        problems.append(f"{where}: http authType {desc.get('AuthType')!r}: CI cannot sign requests; use NONE "
+                        "(the ?token= in the URL authenticates)")
+    if (desc.get("NetConfig") or {}).get("EnableExtranet") is not True:
+        problems.append(f"{where}: http netConfig.enableExtranet is not true: CI calls from the internet "
+                        "(it defaults to false, toolkit triggers/http.js)")
+    if urls[0].get("Enable") != "OPEN":
+        problems.append(f"{where}: http trigger is disabled (enable: false)")
 
-    if not isinstance(refs, list) or not refs:
+
+def _check_layer(function: Mapping[str, Any], layer: Mapping[str, Any], problems: List[str]) -> None:
+    where = "serverless.yml: layers"
+    fconfig, lconfig = function.get("config") or {}, layer.get("config") or {}
+    finputs, linputs = fconfig.get("inputs") or {}, lconfig.get("inputs") or {}
+    runtime = ((function.get("requests") or {}).get("function") or {}).get("Runtime")
+    if runtime and runtime not in (linputs.get("runtimes") or []):
+        problems.append(f"layers/serverless.yml: runtimes {linputs.get('runtimes')} do not include the "
+                        f"function's {runtime}")
+    if linputs.get("region") != finputs.get("region"):
+        problems.append(f"layers/serverless.yml: region {linputs.get('region')!r} differs from the function's "
+                        f"{finputs.get('region')!r} (layers are regional)")
+    refs = finputs.get("layers") or []
+    if not refs:
         problems.append(f"{where}: no layer bound; Python ≥ 3.7 runtimes ship no third-party packages")
         return
-    if len(refs) > 5:
-        problems.append(f"{where}: {len(refs)} layers, SCF binds at most 5")
-    instance = layer.get("name")
-    app = function.get("app") or function.get("name")
-    layer_app = layer.get("app") or layer.get("name")
-    matched = False
-    before = len(problems)
     for ref in refs:
-        if not isinstance(ref, dict) or "name" not in ref or "version" not in ref:
-            problems.append(f"{where}: {ref!r} needs both name and version")
-            continue
-        name, version = str(ref["name"]), ref["version"]
-        output = OUTPUT_REF_RE.match(name)
-        if output:
-            if output["instance"] != instance or output["key"] != "name":
-                problems.append(f"{where}: {name} names instance {output['instance']!r}.{output['key']}, "
-                                f"but layers/serverless.yml is instance {instance!r} (…:{instance}.name)")
-                continue
-            if app != layer_app:
-                problems.append(f"{where}: ${{app}} is {app!r} here but {layer_app!r} in {lwhere}: the output "
-                                "reference cannot resolve across apps")
-                continue
-            if function.get("stage") != layer.get("stage"):
-                problems.append(f"{where}: stage {function.get('stage')!r} here but {layer.get('stage')!r} in {lwhere}")
-            vout = OUTPUT_REF_RE.match(str(version))
-            if not (vout and vout["instance"] == instance and vout["key"] == "version") and not (
-                    isinstance(version, int) and not isinstance(version, bool) and version >= 1):
-                problems.append(f"{where}: version {version!r} should be ${{output:${{stage}}:${{app}}:{instance}.version}}")
-                continue
-            matched = True
-        elif name == layer_name:
-            if not (isinstance(version, int) and not isinstance(version, bool) and version >= 1):
-                problems.append(f"{where}: layer {name} version {version!r} is not a positive integer")
-                continue
-            matched = True
-        else:
-            problems.append(f"{where}: layer {name!r} is neither {lwhere}'s inputs.name {layer_name!r} nor "
-                            f"${{output:${{stage}}:${{app}}:{instance}.name}}")
-    if not matched and len(problems) == before:
-        problems.append(f"{where}: none of the bound layers is the one layers/serverless.yml builds")
+        name = OUTPUT_REF_RE.match(str((ref or {}).get("name")))
+        version = OUTPUT_REF_RE.match(str((ref or {}).get("version")))
+        if not (name and version and name["key"] == "name" and version["key"] == "version"):
+            problems.append(f"{where}: {ref!r} should be ${{output:${{stage}}:${{app}}:<layer instance>.name}} "
+                            "and .version, so each deploy binds the layer version just deployed")
+        elif name["instance"] != lconfig.get("name") or version["instance"] != lconfig.get("name"):
+            problems.append(f"{where}: {ref!r} names instance {name['instance']!r}, but layers/serverless.yml "
+                            f"is instance {lconfig.get('name')!r}")
+        elif (fconfig.get("app"), fconfig.get("stage")) != (lconfig.get("app"), lconfig.get("stage")):
+            problems.append(f"{where}: app/stage {fconfig.get('app')}/{fconfig.get('stage')} here but "
+                            f"{lconfig.get('app')}/{lconfig.get('stage')} in layers/serverless.yml: "
+                            "the ${output:…} reference cannot resolve")
 
 
-def check(root: Path) -> List[str]:
-    """Every problem found in ROOT's serverless.yml and layers/serverless.yml (empty: deployable)."""
-    root = Path(root).resolve()
+def check(resolved: Mapping[str, Any], root: Path) -> List[str]:
+    """Every problem in RESOLVED (resolve.js's output); empty: deployable."""
     problems: List[str] = []
-    function = _load_yaml(root / "serverless.yml", problems)
-    if function is None:
-        return problems
-    runtime, _src = _check_function(root, function, problems)
-    _check_layers(root, function, runtime, problems)
+    function, layer = _instances(resolved)
+    fn_ok = _check_instance("serverless.yml", function, "scf", problems)
+    layer_ok = _check_instance("layers/serverless.yml", layer, "layer", problems)
+    if fn_ok:
+        _check_function(root, function, problems)
+    if fn_ok and layer_ok:
+        _check_layer(function, layer, problems)
     return problems
 
 
-def find_root(start: Optional[Path] = None) -> Path:
-    """The nearest directory at or above START (default: cwd) holding serverless.yml, else the checkout."""
-    here = Path(start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "serverless.yml").is_file() and (candidate / "layers" / "serverless.yml").is_file():
-            return candidate
-    return Path(__file__).resolve().parents[2]
+# --------------------------------------------------------------------------- output
 
 
-def main(root: Optional[Path] = None) -> int:
-    """Print one line per problem; 0 when deployable, 1 otherwise."""
-    root = Path(root).resolve() if root is not None else find_root()
-    problems = check(root)
+def _redact(key: str, value: str) -> str:
+    if key in REQUIRED_SETTINGS or SECRET_NAME_RE.search(key):
+        count = len([t for t in value.split(",") if t.strip()])
+        return f"<redacted: {count} value{'s' if count != 1 else ''}>" if value else ""
+    return value
+
+
+def summary(resolved: Mapping[str, Any]) -> Dict[str, Any]:
+    """The function's CreateFunction/CreateTrigger parameters, secrets redacted, names as deployed."""
+    function, layer = _instances(resolved)
+    config = function.get("config") or {}
+    requests = function.get("requests") or {}
+    request = dict(requests.get("function") or {})
+    request.pop("Code", None)  # placeholders: the CLI uploads the code zip
+    request["FunctionName"] = platform_name(str(request.get("FunctionName", "")), config)
+    variables = (request.get("Environment") or {}).get("Variables") or []
+    request["Environment"] = {v["Key"]: _redact(v["Key"], v.get("Value", "")) for v in variables}
+    request["Layers"] = [{"LayerName": ref.get("LayerName"), "LayerVersion": "<deployed by make deploy>"}
+                         for ref in request.get("Layers") or []]
+    triggers = []
+    for trigger in requests.get("triggers") or []:
+        req = dict(trigger.get("request") or {"Type": trigger.get("type"), "error": trigger.get("error")})
+        if "FunctionName" in req:
+            req["FunctionName"] = platform_name(str(req["FunctionName"]), config)
+        triggers.append(req)
+    size = sum(len(str(v.get("Key", "")).encode()) + len(str(v.get("Value", "")).encode()) for v in variables)
+    unset = sorted(set(function.get("declared") or {}) - set(request["Environment"]))
+    return {"stage": config.get("stage"), "app": config.get("app"), "envFile": function.get("envFile"),
+            "environmentBytes": f"{size} of {ENV_LIMIT_BYTES}", "unsetSettings (dropped, defaults apply)": unset,
+            "function": request, "triggers": triggers,
+            "layer": {"name": ((layer.get("config") or {}).get("inputs") or {}).get("name"),
+                      "runtimes": ((layer.get("config") or {}).get("inputs") or {}).get("runtimes")}}
+
+
+# --------------------------------------------------------------------------- deploy guard
+
+
+def state_path(root: Path, stage: str) -> Path:
+    return root / STATE_DIR / f"{stage}.json"
+
+
+def previously_deployed(root: Path, stage: str) -> Set[str]:
+    try:
+        return set(json.loads(state_path(root, stage).read_text(encoding="utf-8")).get("settings") or [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def resolved_settings(resolved: Mapping[str, Any]) -> Dict[str, str]:
+    function, _ = _instances(resolved)
+    request = (function.get("requests") or {}).get("function") or {}
+    return {str(v["Key"]): str(v.get("Value", "")) for v in (request.get("Environment") or {}).get("Variables") or []}
+
+
+def wiped_settings(resolved: Mapping[str, Any], root: Path, stage: str) -> List[str]:
+    """Settings that must not deploy empty: the token, what .env sets, what was deployed before."""
+    function, _ = _instances(resolved)
+    wanted = set(REQUIRED_SETTINGS) | set(function.get("envFileKeys") or []) | previously_deployed(root, stage)
+    declared = set((function.get("declared") or {}))
+    values = resolved_settings(resolved)
+    return sorted(name for name in wanted & declared if not values.get(name, "").strip())
+
+
+def preflight(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None) -> Tuple[int, List[str]]:
+    """(exit code, lines): refuse a deploy that would wipe a setting, then run the full check."""
+    try:
+        resolved = resolve(root, stage, environ)
+    except (ToolMissing, RuntimeError) as exc:
+        return 1, [f"make deploy: refusing: {exc}"]
+    wiped = wiped_settings(resolved, root, stage)
+    if wiped:
+        env_file = _instances(resolved)[0].get("envFile")
+        where = env_file or ".env (none found)"
+        hint = ", `make token` prints a token" if "CI_CALLBACK_TOKENS" in wiped else ""
+        return 1, [f"make deploy: refusing: {', '.join(wiped)} would deploy empty; set it in {where}{hint} "
+                   "(a deploy replaces the function's whole environment)"]
+    problems = check(resolved, root)
+    if problems:
+        return 1, [f"check-deploy: {p}" for p in problems] + [f"make deploy: refusing: {len(problems)} problem(s)"]
+    return 0, []
+
+
+def record(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None) -> Path:
+    """After a deploy: remember the settings deployed non-empty, so the next deploy cannot wipe them."""
+    names = sorted(k for k, v in resolved_settings(resolve(root, stage, environ)).items() if v.strip())
+    path = state_path(root, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"stage": stage, "settings": names}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="ci-callback check-deploy", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", nargs="?", default="check", choices=("check", "preflight", "record"))
+    parser.add_argument("--root", type=Path, default=None, help="project root (default: this checkout)")
+    parser.add_argument("--stage", default=os.environ.get("STAGE") or DEFAULT_STAGE)
+    args = parser.parse_args(argv)
+    root = (args.root or project_root()).resolve()
+    if args.action == "preflight":
+        code, lines = preflight(root, args.stage)
+        for line in lines:
+            print(line)
+        return code
+    if args.action == "record":
+        print(f"check-deploy: recorded the deployed settings in {record(root, args.stage)}")
+        return 0
+    try:
+        resolved = resolve(root, args.stage)
+    except ToolMissing as exc:
+        print(f"check-deploy: cannot run: {exc}")
+        return 2
+    print(json.dumps(summary(resolved), indent=2, ensure_ascii=False))
+    problems = check(resolved, root)
     for problem in problems:
         print(f"check-deploy: {problem}")
     if problems:
         print(f"check-deploy: {len(problems)} problem(s) in {root}")
         return 1
-    print(f"check-deploy: OK: {root / 'serverless.yml'} and layers/serverless.yml are deployable")
+    wiped = wiped_settings(resolved, root, args.stage)
+    if wiped:
+        print(f"check-deploy: note: `make deploy` would refuse here: empty {', '.join(wiped)}")
+    print(f"check-deploy: OK: stage {args.stage}, resolved by the Serverless loader and the toolkit's formatInputs")
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m ci_callback_dev.deploycheck [ROOT]`
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else None))
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -7,7 +7,6 @@ prints the index objects and tags that appeared.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -18,6 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from ci_callback.settings import Settings
+
+from .events import function_url_event, with_token
 
 DEMO_BUCKET = "examplebucket-1250000000"
 
@@ -33,19 +34,12 @@ def find_events_dir(explicit: Optional[str] = None) -> Path:
 
 def load_events(directory: Path) -> List[Tuple[str, Dict[str, Any]]]:
     events = []
-    for path in sorted(directory.glob("*.json")):
+    # Function URL events first: it is the trigger serverless.yml deploys.
+    for path in sorted(directory.glob("*.json"), key=lambda p: (not p.name.startswith("function-url"), p.name)):
         if path.name == "context.json":
             continue
         events.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
     return events
-
-
-def with_token(event: Dict[str, Any], token: str) -> Dict[str, Any]:
-    event = dict(event)
-    query = dict(event.get("queryString") or {})
-    query["token"] = token
-    event["queryString"] = query
-    return event
 
 
 def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
@@ -57,10 +51,10 @@ def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
 
 def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[int, List[str]]:
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
+    from ci_callback.errors import InvalidCallback
     from ci_callback.http import request_from_event
-    from ci_callback.parse import parse_callback
-    from ci_callback.exceptions import InvalidCallback
     from ci_callback.models import JobCallback
+    from ci_callback.parse import parse_callback
 
     client = cos.client()
     made = 0
@@ -96,6 +90,7 @@ def _table(rows: List[List[str]], headers: List[str]) -> str:
 def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore[no-untyped-def]
     from ci_callback import log
     from ci_callback.app import handle
+
     from .localcos import LocalCOS
 
     out = out or sys.stdout
@@ -154,23 +149,11 @@ def _list(client: Any, bucket: str) -> List[Dict[str, Any]]:
 
 
 def event_from_http(method: str, target: str, headers: Dict[str, str], body: bytes) -> Dict[str, Any]:
-    """Wrap a plain HTTP request in an API Gateway event, as the trigger would."""
+    """Wrap a plain HTTP request in a Function URL event, as the default trigger would (doc 583/96099)."""
     parts = urlsplit(target)
     query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode("ascii"), True
-    return {
-        "httpMethod": method,
-        "path": parts.path or "/",
-        "headers": {k.lower(): v for k, v in headers.items()},
-        "queryString": query,
-        "queryStringParameters": query,
-        "body": text,
-        "isBase64Encoded": encoded,
-        "requestContext": {"httpMethod": method, "path": parts.path or "/", "stage": "local", "sourceIp": "127.0.0.1"},
-    }
+    return function_url_event(body, headers=headers, method=method, path=parts.path or "/", query=query,
+                              remote_addr="127.0.0.1")
 
 
 def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0):  # type: ignore[no-untyped-def]

@@ -48,7 +48,7 @@ def each_with_progress(items: List[str], work: Callable[[str], List[Any]], progr
 
 def replay_keys(storage: Any, bucket: str, settings: Any, keys: List[str], force: bool,
                 progress: Optional[Progress] = None) -> Run:
-    from ci_callback.replay import replay
+    from ci_callback.app import replay
 
     progress = progress or Progress.quiet()
     return each_with_progress(keys, lambda key: replay(storage, bucket, settings, [key], force=force), progress)

@@ -223,7 +223,7 @@ def _delivery_dict(d: Delivery) -> Dict[str, Any]:
 def _parse(document: Optional[Mapping[str, Any]]) -> Any:
     if not document:
         return None
-    from ci_callback.exceptions import InvalidCallback
+    from ci_callback.errors import InvalidCallback
     from ci_callback.inbox import body_of
     from ci_callback.parse import parse_callback
 
@@ -344,7 +344,7 @@ def _expected_tags(bucket: Bucket, callback: Any) -> Dict[str, str]:
 
 def _outputs(bucket: Bucket, facts: Facts, verdict: Verdict) -> List[OutputTags]:
     from ci_callback.actions import valid_tag
-    from ci_callback.storage import NotFound, StorageError
+    from ci_callback.errors import NotFound, StorageError
 
     callback = facts.callback
     ours = _expected_tags(bucket, callback)

@@ -6,7 +6,8 @@ on a cold start and pulls in nothing heavy.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "parse_callback",
@@ -20,17 +21,15 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "parse_callback": ".parse",
-    "InvalidCallback": ".exceptions",
+    "InvalidCallback": ".errors",
     "JobCallback": ".models",
     "WorkflowCallback": ".models",
     "ModerationCallback": ".models",
     "Router": ".router",
 }
 
-if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any
-
-    from .exceptions import InvalidCallback
+if TYPE_CHECKING:
+    from .errors import InvalidCallback
     from .models import JobCallback, ModerationCallback, WorkflowCallback
     from .parse import parse_callback
     from .router import Router
@@ -40,12 +39,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ci_callback' has no attribute {name!r}")
-    from importlib import import_module
-
     value = getattr(import_module(module, __name__), name)
     globals()[name] = value
     return value
 
 
-def __dir__() -> list:
+def __dir__() -> list[str]:
     return sorted(list(globals()) + __all__)

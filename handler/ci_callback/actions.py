@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from . import keys, log
+from . import keys, log, policy
+from .context import Invocation
+from .errors import ActionSkipped, NotFound
 from .models import JobCallback, ModerationCallback, ObjectRef, PicProcessResult, SmartCoverResult, WorkflowCallback
-from .router import Invocation
 from .times import iso, parse_time
-
-if TYPE_CHECKING:  # pragma: no cover - annotations only: concurrent.futures loads with the pool
-    from concurrent.futures import Future
 
 SCHEMA = 1
 MAX_TAGS = 10
@@ -28,26 +27,7 @@ _TAG_CHARS = re.compile(r"^[A-Za-z0-9 +\-=._:/@]*$")
 SOURCE = "ci-callback"
 
 
-class ActionSkipped(Exception):
-    """An action that cannot apply to this callback (no bucket, bucket not allowed…)."""
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def _allowed(inv: Invocation, bucket: Optional[str]) -> bool:
-    allowed = inv.settings.allowed_buckets
-    return bool(bucket) and (not allowed or bucket in allowed)
-
-
-def index_location(inv: Invocation, *candidates: Optional[str]) -> str:
-    """The bucket our documents go to: the configured index bucket, else the first known one."""
-    bucket = inv.settings.index_bucket or next((b for b in candidates if b), None)
-    if not bucket:
-        raise ActionSkipped("no bucket to write the index to")
-    if not _allowed(inv, bucket) and not inv.settings.index_bucket:
-        raise ActionSkipped(f"bucket {bucket} is not in CI_CALLBACK_ALLOWED_BUCKETS")
-    return bucket
 
 
 def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: Optional[str]) -> Optional[str]:
@@ -55,7 +35,7 @@ def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: O
     if not inv.settings.enabled(action):
         return None
     try:
-        return index_location(inv, *candidates)
+        return policy.index_location(inv.settings, *candidates)
     except ActionSkipped as skipped:
         inv.record(skipped_as, reason=str(skipped))
         return None
@@ -63,7 +43,7 @@ def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: O
 
 def write_document(inv: Invocation, action: str, bucket: str, key: str, document: Mapping[str, Any],
                    region: Optional[str] = None) -> None:
-    inv.services.storage.put_json(bucket, key, document, region)
+    inv.adapters.storage.put_json(bucket, key, document, region)
     inv.record(action, bucket=bucket, key=key)
 
 
@@ -97,20 +77,19 @@ def _read_tags(inv: Invocation, ref: ObjectRef) -> Union[str, Dict[str, str]]:
     """An output's current tags, or why it is not tagged ("skipped", "missing")."""
     if not ref.key:
         return "skipped"
-    if not _allowed(inv, ref.bucket):
+    if ref.bucket is None or not policy.allowed(inv.settings, ref.bucket):
         log.warn("output bucket not allowed; not tagged", bucket=ref.bucket, key=ref.key)
         return "skipped"
-    from .storage import NotFound  # noqa: PLC0415 - storage is only imported when acting
-
     try:
-        return inv.services.storage.get_tags(ref.bucket, ref.key, ref.region)
+        return inv.adapters.storage.get_tags(ref.bucket, ref.key, ref.region)
     except NotFound:
         log.warn("output object not found; not tagged", bucket=ref.bucket, key=ref.key)
         return "missing"
 
 
 def _write_tags(inv: Invocation, ref: ObjectRef, tags: Mapping[str, str]) -> str:
-    inv.services.storage.put_tags(ref.bucket, ref.key, tags, ref.region)
+    assert ref.bucket and ref.key  # _read_tags returned tags, so both are known
+    inv.adapters.storage.put_tags(ref.bucket, ref.key, tags, ref.region)
     return "tagged"
 
 
@@ -128,9 +107,7 @@ def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, st
     on 8 workers: 3, where whole read+write tasks took 4), and still one task per object
     whenever the pool is big enough.
     """
-    from concurrent.futures import Future  # noqa: PLC0415 - loaded with the pool by now
-
-    pool = inv.services.pool
+    pool = inv.adapters.pool
     lock = threading.Lock()
     waiting = [len(outputs) + (also is not None)]  # our tasks submitted but not started yet
 
@@ -138,7 +115,7 @@ def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, st
         with lock:
             waiting[0] -= 1
 
-    def tag(ref: ObjectRef) -> Union[str, Future]:
+    def tag(ref: ObjectRef) -> Union[str, Future[str]]:
         start()
         existing = _read_tags(inv, ref)
         if isinstance(existing, str):
@@ -152,13 +129,13 @@ def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, st
             return pool.submit(_write_tags, inv, ref, merged)
         return _write_tags(inv, ref, merged)
 
-    def extra() -> None:
+    def extra(task: Callable[[], None]) -> None:
         start()
-        also()  # type: ignore[misc] - only submitted when given
+        task()
 
-    futures = [pool.submit(tag, ref) for ref in outputs]
+    futures: List[Future[Any]] = [pool.submit(tag, ref) for ref in outputs]
     if also is not None:
-        futures.append(pool.submit(extra))
+        futures.append(pool.submit(extra, also))
     counts: Dict[str, int] = {}
     first_error: Optional[BaseException] = None
     for future in futures:
@@ -227,14 +204,14 @@ def index_and_tag_job(callback: JobCallback, inv: Invocation) -> None:
     if write_index:
         first_output = callback.outputs[0].bucket if callback.outputs else None
         try:
-            bucket = index_location(inv, callback.input.bucket, first_output)
+            bucket = policy.index_location(settings, callback.input.bucket, first_output)
         except ActionSkipped as skipped:
             log.warn("index not written", job_id=callback.job_id, reason=str(skipped))
             inv.record("index-skipped", reason=str(skipped))
         else:
             key = keys.job_index_key(settings.index_prefix, callback.input.bucket, callback.input.key, callback.job_id)
             document = job_document(callback)
-            region = callback.input.region if bucket == callback.input.bucket else None
+            region = policy.region_for(bucket, callback.input)
 
             def index_task() -> None:
                 write_document(inv, "index", bucket, key, document, region)
@@ -252,7 +229,7 @@ def record_failure(callback: JobCallback, inv: Invocation) -> None:
     if bucket is None:
         return
     key = keys.failure_key(inv.settings.index_prefix, callback.job_id)
-    region = callback.input.region if bucket == callback.input.bucket else None
+    region = policy.region_for(bucket, callback.input)
     write_document(inv, "failure-record", bucket, key, failure_document(callback), region)
 
 
@@ -274,7 +251,7 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
         "created_at": document["created_at"],
         "manifest": {"bucket": bucket, "key": manifest_key},
     }
-    current = inv.services.storage.get_json(bucket, pointer_key)
+    current = inv.adapters.storage.get_json(bucket, pointer_key)
     if current == pointer:
         inv.record("latest-run", bucket=bucket, key=pointer_key, changed=False)
         return
@@ -303,5 +280,5 @@ def record_review(callback: ModerationCallback, inv: Invocation) -> None:
     key = keys.review_key(inv.settings.index_prefix, callback.input.bucket, callback.input.key,
                           callback.event, callback.job_id)
     document = {"schema": SCHEMA, **callback.to_dict()}
-    region = callback.input.region if bucket == callback.input.bucket else None
+    region = policy.region_for(bucket, callback.input)
     write_document(inv, "review-record", bucket, key, document, region)

@@ -1,38 +1,41 @@
-"""The pipeline, top to bottom:
+"""The entry: wires edge → trust → pipeline and answers every invocation.
 
-SCF event → HTTP edge → authenticate → decode → typed model → authorise buckets →
-archive raw body → (verify with CI) → claim marker → router → actions → notify →
-response.
+SCF event → HTTP edge → authenticate → (pipeline) decode → typed model → authorise
+buckets → archive raw body → (verify with CI) → claim marker → router → actions →
+notify → response.
 
 ``main_handler`` is what SCF calls. ``handle`` is the same with its collaborators
-passed in, for tests, the CLI and the local server.
+passed in, for tests, the CLI and the local server; ``replay`` feeds archived bodies
+through the same path.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from . import auth, log
-from .http import HttpError, HttpResponse, request_from_event
-from .settings import get_settings
+from .context import Invocation
+from .errors import HttpError, Misconfigured
+from .http import HttpRequest, HttpResponse, request_from_event
+from .settings import Settings, get_settings
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # pragma: no cover - annotations only
-    from typing import Any, Dict, List, Mapping, Optional
+if TYPE_CHECKING:
+    from .router import Router
+    from .services import Services
+    from .storage import CosStorage
 
-    from .http import HttpRequest
-    from .models import Callback
-    from .router import Invocation, Route, Router
-    from .settings import Settings
+# Lazy on purpose: a refused request (bad token, wrong method) never imports the parser,
+# the models, the router or the COS machinery; `test_trust` and `test_import_budget` hold it.
 
-# A cold start imports only what refusing a request needs (edge, token check, settings,
-# log) and nothing from typing or dataclasses; the router, parser and models load after
-# the token passed, the COS machinery (pipeline, storage, SDK) only for a real callback.
-
-_default_router = None
+_default_router: Router | None = None
 
 
-def default_router() -> "Router":
+def default_router() -> Router:
     """The router with the built-in handlers (``ci_callback.app.router``), built on first use."""
     global _default_router
     if _default_router is None:
@@ -43,19 +46,19 @@ def default_router() -> "Router":
     return _default_router
 
 
-def __getattr__(name: str) -> "Any":
+def __getattr__(name: str) -> Any:
     # ``from ci_callback.app import router`` keeps working; the router is built lazily.
     if name == "router":
         return default_router()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def main_handler(event: Any, context: Any = None) -> Dict[str, Any]:
+def main_handler(event: Any, context: Any = None) -> dict[str, Any]:
     """SCF entry point (``index.main_handler``)."""
     return handle(event, context)
 
 
-def _deadline(context: Any, started: float) -> Optional[float]:
+def _deadline(context: Any, started: float) -> float | None:
     limit = context.get("time_limit_in_ms") if isinstance(context, dict) else None
     if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
         # Keep a margin to answer before SCF kills us.
@@ -67,97 +70,98 @@ def handle(
     event: Any,
     context: Any = None,
     *,
-    settings: Optional[Settings] = None,
-    router: Optional[Router] = None,
-    services: Any = None,
-) -> Dict[str, Any]:
+    settings: Settings | None = None,
+    router: Router | None = None,
+    services: Services | None = None,
+) -> dict[str, Any]:
+    """One trigger event in, one integrated response out."""
     started = time.monotonic()
-    settings = settings or get_settings()
-    log.set_level(settings.log_level)
-    fields: Dict[str, Any] = {}
     try:
-        request = request_from_event(event, settings.max_body_bytes, context if isinstance(context, dict) else None)
-        fields["request_id"] = request.request_id
-        auth.authenticate(request, settings)  # nothing is parsed, or even imported, before this passes
-        from .router import Invocation  # noqa: PLC0415
+        settings = settings or get_settings()
+    except Misconfigured as exc:
+        return _finish(_misconfigured(exc), Invocation(), started)
+    log.set_level(settings.log_level)
+    inv = Invocation(settings=settings, services=services, deadline=_deadline(context, started))
+    limit, scf_context = settings.max_body_bytes, context if isinstance(context, dict) else None
+    return _answer(lambda: request_from_event(event, limit, scf_context), inv, router, started)
 
-        inv = Invocation(request.request_id, settings, services, _deadline(context, started))
-        response = _process(request, inv, router or default_router(), fields)
+
+def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Router | None,
+            started: float) -> dict[str, Any]:
+    """Read the request, check its token, run the pipeline; every outcome becomes a response."""
+    try:
+        request = read_request()
+        inv.request_id = request.request_id
+        inv.fields["request_id"] = request.request_id
+        auth.authenticate(request, inv.settings)  # nothing is parsed, or even imported, before this passes
+        from .pipeline import process  # noqa: PLC0415 - after the token check, see above
+
+        response = process(request, inv, router or default_router())
     except HttpError as exc:
-        headers = {"Allow": "POST"} if exc.status == 405 else {}
-        response = HttpResponse(exc.status, {"ok": False, "status": "rejected", "reason": exc.reason}, headers)
+        response = _refused(exc)
     except Exception as exc:  # noqa: BLE001 - the one place a bug turns into a 500, never a crash
         import traceback  # noqa: PLC0415 - only bugs pay for it
 
-        log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8), **fields)
+        log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8),
+                  **inv.fields)
         response = HttpResponse.error(500, "internal error; the callback was not processed")
-    fields.setdefault("outcome", response.payload.get("status"))
+    return _finish(response, inv, started)
+
+
+def _refused(exc: HttpError) -> HttpResponse:
+    headers = {"Allow": "POST"} if exc.status == 405 else {}
+    return HttpResponse(exc.status, {"ok": False, "status": "rejected", "reason": exc.reason}, headers)
+
+
+def _misconfigured(exc: Misconfigured) -> HttpResponse:
+    # The variable's name only: its value may be a secret.
+    log.error("misconfigured: the function cannot run until this setting is fixed", variable=exc.variable,
+              problem=exc.why)
+    return HttpResponse(503, {"ok": False, "status": "misconfigured", "reason": f"misconfigured: {exc.variable}"})
+
+
+def _finish(response: HttpResponse, inv: Invocation, started: float) -> dict[str, Any]:
+    inv.fields.setdefault("outcome", response.payload.get("status"))
     log.info(
         "callback",
         status=response.status,
         reason=response.payload.get("reason"),
         duration_ms=round((time.monotonic() - started) * 1000, 2),
-        **fields,
+        **inv.fields,
     )
     return response.to_integrated()
 
 
-def _process(request: HttpRequest, inv: Invocation, router: Router, fields: Dict[str, Any]) -> HttpResponse:
-    settings = inv.settings
-    from .exceptions import InvalidCallback  # noqa: PLC0415 - after the token check, see above
-    from .parse import parse_callback  # noqa: PLC0415
-
-    try:
-        callback = parse_callback(request.body, request.content_type)
-    except InvalidCallback as exc:
-        return HttpResponse.error(400, str(exc))
-    fields.update(_describe(callback))
-    auth.authorize(callback, settings)
-    if getattr(callback, "is_test", False):
-        return _dispatch(callback, inv, router, fields)  # console test: no storage at all
-
-    from .pipeline import run_durably  # noqa: PLC0415 - storage machinery, only for real callbacks
-
-    return run_durably(request, callback, inv, router, fields)
+# ---------------------------------------------------------------- replay (``ci-callback replay``)
 
 
-def _dispatch(callback: Callback, inv: Invocation, router: Router, fields: Dict[str, Any]) -> HttpResponse:
-    """Run every matching handler and describe the outcome."""
-    routes = router.resolve(callback)
-    for route in routes:
-        route.handler(callback, inv)
-    fields["actions"] = [a["action"] for a in inv.actions]
-    status = _outcome(callback, routes)
-    return respond(200, status, callback, routes=routes, actions=inv.actions)
+@dataclass
+class ReplayResult:
+    key: str
+    status: int
+    outcome: str
+    reason: str
 
 
-def respond(status_code: int, status: str, callback: Callback, reason: Optional[str] = None,
-            routes: Optional[List[Route]] = None, actions: Optional[list] = None) -> HttpResponse:
-    payload: Dict[str, Any] = {"ok": status_code < 400, "status": status, "reason": reason or _reason(status),
-                               **_describe(callback)}
-    if routes is not None:
-        payload["handlers"] = [r.name for r in routes]
-    if actions is not None:
-        payload["actions"] = actions
-    return HttpResponse(status_code, payload)
+def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[str], force: bool = False,
+           services: Services | None = None, router: Router | None = None) -> list[ReplayResult]:
+    """Feed archived callbacks through the pipeline again, as CI would have sent them."""
+    from .replay import archived_request  # noqa: PLC0415 - the CLI's path: keeps the models out of a cold start
 
-
-def _describe(callback: Callback) -> Dict[str, Any]:
-    return {"kind": callback.kind, "id": callback.id, "tag": callback.tag, "state": callback.state}
-
-
-def _outcome(callback: Callback, routes: List[Route]) -> str:
-    if getattr(callback, "is_test", False):
-        return "test"
-    if all(r.fallback for r in routes):
-        return "ignored"
-    return "processed"
-
-
-def _reason(status: str) -> str:
-    return {
-        "processed": "callback processed",
-        "ignored": "valid callback, nothing to do",
-        "test": "console test request acknowledged",
-        "duplicate": "already processed",
-    }.get(status, status)
+    run_settings = settings
+    if force:  # ignore processed markers: re-run actions even for callbacks marked done
+        run_settings = settings.replace(actions=frozenset(a for a in settings.actions if a != "dedupe"))
+    token = settings.tokens[0] if settings.tokens else None
+    results = []
+    for key in selected:
+        document = storage.get_json(bucket, key)
+        if document is None:
+            results.append(ReplayResult(key, 0, "missing", "archive object not found or not JSON"))
+            continue
+        started = time.monotonic()
+        log.set_level(run_settings.log_level)
+        inv = Invocation(settings=run_settings, services=services)
+        response = _answer(partial(archived_request, document, token, f"replay:{key}"), inv, router, started)
+        payload = json.loads(response["body"])
+        results.append(ReplayResult(key, response["statusCode"], payload.get("status", ""), payload.get("reason", "")))
+    return results

@@ -1,33 +1,28 @@
-"""Authentication and authorisation, before anything is parsed or written.
+"""Authentication, before anything is parsed or written.
 
 CI signs nothing, so the callback URL carries a secret token (``?token=…``) that we
 compare in constant time against ``CI_CALLBACK_TOKENS`` (several, for rotation).
-With no token configured every callback is refused: secure by default.
+With no token configured every callback is refused: secure by default. Which buckets
+a callback may name is ``policy``'s business.
 """
 
 from __future__ import annotations
 
-try:  # the C function hmac.compare_digest is; importing hmac itself loads OpenSSL (~2.5 ms)
-    from _operator import _compare_digest as compare_digest
-except ImportError:  # pragma: no cover - other interpreters
-    from hmac import compare_digest
-
-TYPE_CHECKING = False
+from hmac import compare_digest
+from typing import TYPE_CHECKING
 
 from . import log
-from .http import HttpError, HttpRequest
+from .errors import HttpError
 from .settings import Settings
 
-if TYPE_CHECKING:  # pragma: no cover - annotations only: refusing a token needs no models
-    from typing import Iterable, Optional
-
-    from .models import Callback
+if TYPE_CHECKING:  # the edge's request type, for annotations only
+    from .http import HttpRequest
 
 TOKEN_PARAM = "token"
 TOKEN_HEADER = "x-ci-callback-token"
 
 
-def presented_token(request: HttpRequest) -> Optional[str]:
+def presented_token(request: HttpRequest) -> str | None:
     return request.query.get(TOKEN_PARAM) or request.header(TOKEN_HEADER)
 
 
@@ -45,23 +40,3 @@ def authenticate(request: HttpRequest, settings: Settings) -> None:
         matched |= compare_digest(candidate, accepted.encode("utf-8"))
     if not matched:
         raise HttpError(403, "wrong token")
-
-
-def named_buckets(callback: Callback) -> Iterable[str]:
-    from .models import JobCallback  # noqa: PLC0415 - loaded by the parse that came first
-
-    if callback.input.bucket:
-        yield callback.input.bucket
-    if isinstance(callback, JobCallback):
-        for output in callback.outputs:
-            if output.bucket:
-                yield output.bucket
-
-
-def authorize(callback: Callback, settings: Settings) -> None:
-    """Raise HttpError 403 when the callback names a bucket outside the allow-list."""
-    if not settings.allowed_buckets:
-        return
-    for bucket in named_buckets(callback):
-        if bucket not in settings.allowed_buckets:
-            raise HttpError(403, f"bucket {bucket[:63]} is not allowed")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Optional, Tuple, Union
+from xml.parsers.expat import ExpatError
 
-from .exceptions import InvalidCallback
+from .errors import InvalidCallback
 
 XML = "xml"
 JSON = "json"
@@ -87,8 +88,6 @@ def _xml_parse(body: bytes) -> Any:
 def decode_xml(body: bytes) -> Any:
     if _DTD.search(body):
         raise InvalidCallback("XML with a DTD or entity declarations is refused")
-    from xml.parsers.expat import ExpatError
-
     try:
         return _xml_parse(body)
     except ExpatError as exc:

@@ -6,16 +6,10 @@ recorded on the invocation so the response and the log line say what happened.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import log
-from .router import Invocation, Router
-
-if TYPE_CHECKING:  # pragma: no cover - annotations only
-    from .models import JobCallback, ModerationCallback, WorkflowCallback
-
-# ``actions`` (the COS work) is imported by the handlers that act, not at import time:
-# a cold start that only refuses a request never loads it.
+from . import actions, log
+from .context import Invocation
+from .models import Callback, JobCallback, ModerationCallback, WorkflowCallback
+from .router import Router
 
 FAILED_STATES = ("Failed", "Cancel")
 
@@ -31,8 +25,6 @@ def register(router: Router) -> Router:
 
 
 def job_succeeded(callback: JobCallback, inv: Invocation) -> None:
-    from . import actions  # noqa: PLC0415
-
     actions.index_and_tag_job(callback, inv)
 
 
@@ -47,14 +39,10 @@ def job_failed(callback: JobCallback, inv: Invocation) -> None:
         message=callback.message,
         input=callback.input.to_dict(),
     )
-    from . import actions  # noqa: PLC0415
-
     actions.record_failure(callback, inv)
 
 
 def workflow_finished(callback: WorkflowCallback, inv: Invocation) -> None:
-    from . import actions  # noqa: PLC0415
-
     actions.record_run(callback, inv)
 
 
@@ -62,10 +50,8 @@ def moderation_finished(callback: ModerationCallback, inv: Invocation) -> None:
     if callback.is_test:
         inv.record("console-test")
         return
-    from . import actions  # noqa: PLC0415
-
     actions.record_review(callback, inv)
 
 
-def nothing_to_do(callback, inv: Invocation) -> None:  # type: ignore[no-untyped-def]
+def nothing_to_do(callback: Callback, inv: Invocation) -> None:
     inv.record("nothing-to-do", state=callback.state)

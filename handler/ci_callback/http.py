@@ -7,27 +7,19 @@ Every key is optional and header names arrive in any case.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing and dataclasses would cost a refused request's cold start ~9 ms
-    from typing import Any, Dict, Mapping, Optional
-
-from .exceptions import CiCallbackError
+from . import jsonsafe
+from .errors import HttpError
 
 APIGW = "apigw"
 FUNCTION_URL = "function_url"
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
-
-
-class HttpError(CiCallbackError):
-    """A request the edge answers itself, with a status and a one-line reason."""
-
-    def __init__(self, status: int, reason: str, **extra: Any) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.extra = extra
 
 
 class HttpRequest:
@@ -37,7 +29,7 @@ class HttpRequest:
     __slots__ = ("method", "path", "headers", "query", "body", "source", "request_id", "source_ip")
 
     def __init__(self, method: str, path: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes,
-                 source: str = APIGW, request_id: Optional[str] = None, source_ip: Optional[str] = None) -> None:
+                 source: str = APIGW, request_id: str | None = None, source_ip: str | None = None) -> None:
         self.method = method
         self.path = path
         self.headers = headers
@@ -50,18 +42,18 @@ class HttpRequest:
     def __repr__(self) -> str:  # the query may hold the token: never show it
         return f"HttpRequest({self.method} {self.path}, {len(self.body)} bytes, source={self.source})"
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
     @property
-    def content_type(self) -> Optional[str]:
+    def content_type(self) -> str | None:
         return self.headers.get("content-type")
 
 
 class HttpResponse:
     __slots__ = ("status", "payload", "headers")
 
-    def __init__(self, status: int, payload: Mapping[str, Any], headers: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
         self.status = status
         self.payload = payload
         self.headers = headers or {}
@@ -73,7 +65,7 @@ class HttpResponse:
     def error(cls, status: int, reason: str, **extra: Any) -> "HttpResponse":
         return cls(status, {"ok": False, "status": "rejected", "reason": reason, **extra})
 
-    def to_integrated(self) -> Dict[str, Any]:
+    def to_integrated(self) -> dict[str, Any]:
         """The dict API Gateway (isIntegratedResponse) and Function URLs turn into HTTP."""
         headers = dict(_JSON_HEADERS)
         headers.update(self.headers)
@@ -81,17 +73,12 @@ class HttpResponse:
             "isBase64Encoded": False,
             "statusCode": self.status,
             "headers": headers,
-            "body": _utf8_safe(json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), default=str)),
+            "body": jsonsafe.dumps(self.payload),
         }
 
 
-def _utf8_safe(text: str) -> str:
-    """JSON text that encodes as UTF-8: lone surrogates (from untrusted ``\\ud800``
-    escapes) go back to being escapes, which JSON reads as the same string."""
-    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _first(value: Any) -> Optional[str]:
+def _first_text(value: Any) -> str | None:
+    """A query or context value as text: the first of a list, ``str()`` of a scalar."""
     if isinstance(value, (list, tuple)):
         value = value[0] if value else None
     if value is None:
@@ -99,25 +86,23 @@ def _first(value: Any) -> Optional[str]:
     return value if isinstance(value, str) else str(value)
 
 
-def _query(event: Mapping[str, Any]) -> Dict[str, str]:
+def _query(event: Mapping[str, Any]) -> dict[str, str]:
     """Merge every place a trigger may put the query; the full query string wins."""
-    merged: Dict[str, str] = {}
+    merged: dict[str, str] = {}
     sources = (event.get("queryStringParameters"), event.get("rawQueryString"), event.get("queryString"))
     for source in sources:
         if isinstance(source, str):
-            from urllib.parse import parse_qs  # noqa: PLC0415 - only raw query strings need it
-
             source = parse_qs(source.lstrip("?"), keep_blank_values=True)
         if isinstance(source, dict):
             for name, value in source.items():
-                text = _first(value)
+                text = _first_text(value)
                 if text is not None:
                     merged[str(name)] = text
     return merged
 
 
-def _headers(raw: Any) -> Dict[str, str]:
-    headers: Dict[str, str] = {}
+def _headers(raw: Any) -> dict[str, str]:
+    headers: dict[str, str] = {}
     if isinstance(raw, dict):
         for name, value in raw.items():
             if isinstance(value, (list, tuple)):
@@ -139,9 +124,6 @@ def _body(event: Mapping[str, Any], max_bytes: int) -> bytes:
             # Check the size before decoding: base64 grows by 4/3.
             if len(raw) * 3 // 4 > max_bytes + 3:
                 raise HttpError(413, f"body exceeds the {max_bytes}-byte limit")
-            import base64  # noqa: PLC0415 - only base64 bodies need it
-            import binascii  # noqa: PLC0415
-
             try:
                 data = base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError):
@@ -157,18 +139,19 @@ def _body(event: Mapping[str, Any], max_bytes: int) -> bytes:
     return data
 
 
-def request_from_event(event: Any, max_body_bytes: int, context: Optional[Mapping[str, Any]] = None) -> HttpRequest:
+def request_from_event(event: Any, max_body_bytes: int, context: Mapping[str, Any] | None = None) -> HttpRequest:
     """Read either trigger's event into one request. Raises HttpError for 400/405/413."""
     if not isinstance(event, dict):
         raise HttpError(400, "event is not an HTTP trigger event")
-    request_context = event.get("requestContext") if isinstance(event.get("requestContext"), dict) else {}
+    raw_context = event.get("requestContext")
+    request_context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
     method = str(event.get("httpMethod") or request_context.get("httpMethod") or "").upper()
     headers = _headers(event.get("headers"))
     is_apigw = bool(request_context) or "queryStringParameters" in event or "isBase64Encoded" in event
     request_id = None
     if isinstance(context, dict):
-        request_id = _first(context.get("request_id"))
-    request_id = request_id or headers.get("x-api-requestid") or _first(request_context.get("requestId"))
+        request_id = _first_text(context.get("request_id"))
+    request_id = request_id or headers.get("x-api-requestid") or _first_text(request_context.get("requestId"))
     if method != "POST":
         shown = " ".join(method.split())[:16] or "unknown"  # untrusted: one short line
         raise HttpError(405, f"method {shown} not allowed; CI callbacks are POSTed", allow="POST")
@@ -180,5 +163,5 @@ def request_from_event(event: Any, max_body_bytes: int, context: Optional[Mappin
         body=_body(event, max_body_bytes),
         source=APIGW if is_apigw else FUNCTION_URL,
         request_id=request_id,
-        source_ip=_first(request_context.get("sourceIp")) or headers.get("x-scf-remote-addr"),
+        source_ip=_first_text(request_context.get("sourceIp")) or headers.get("x-scf-remote-addr"),
     )

@@ -13,10 +13,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import keys
 from .models import Callback
+
+if TYPE_CHECKING:  # the adapter is handed in; durability never imports it
+    from .storage import CosStorage
 
 MAX_LEASES = 5
 
@@ -29,11 +32,11 @@ class Lease:
 
     @property
     def key(self) -> str:
-        return f"{self.base}lease-{self.number}.json"
+        return keys.lease_key(self.base, self.number)
 
     @property
     def done_key(self) -> str:
-        return f"{self.base}done.json"
+        return keys.done_key(self.base)
 
 
 @dataclass
@@ -43,10 +46,10 @@ class Claim:
 
 
 def marker_base(prefix: str, callback: Callback) -> str:
-    return f"{prefix}{callback.kind}/{keys.encode_id(callback.id)}/{keys.encode_id(callback.state or 'none')}/"
+    return keys.marker_base(prefix, callback.kind, callback.id, callback.state)
 
 
-def claim(storage: Any, bucket: str, prefix: str, callback: Callback, ttl: int, owner: Optional[str]) -> Claim:
+def claim(storage: CosStorage, bucket: str, prefix: str, callback: Callback, ttl: int, owner: Optional[str]) -> Claim:
     base = marker_base(prefix, callback)
     now = time.time()
     # The nonce tells our own lease from another delivery's: a write that timed out may
@@ -72,7 +75,7 @@ def claim(storage: Any, bucket: str, prefix: str, callback: Callback, ttl: int, 
     return Claim(None, "in-progress")
 
 
-def _create(storage: Any, lease: Lease, record: dict) -> bool:
+def _create(storage: CosStorage, lease: Lease, record: dict[str, Any]) -> bool:
     """Take the lease; if that fails, make sure a late-landing write of ours cannot hold it.
 
     A timed-out conditional write may land later and would then block every retry (each
@@ -92,11 +95,11 @@ def _create(storage: Any, lease: Lease, record: dict) -> bool:
         raise
 
 
-def complete(storage: Any, lease: Lease, summary: dict) -> None:
+def complete(storage: CosStorage, lease: Lease, summary: dict[str, Any]) -> None:
     storage.put_json(lease.bucket, lease.done_key, {"status": "done", **summary})
 
 
-def release(storage: Any, lease: Lease) -> None:
+def release(storage: CosStorage, lease: Lease) -> None:
     """Give the lease back after a failure, so CI's retry can run at once."""
     try:
         storage.delete(lease.bucket, lease.key)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from . import keys
-from .http import HttpRequest
 from .models import Callback
 from .times import iso
+
+if TYPE_CHECKING:  # the edge's request type, for annotations only
+    from .http import HttpRequest
 
 KEPT_HEADERS = ("content-type", "x-ci-content-version")
 
@@ -23,9 +25,7 @@ def body_digest(body: bytes) -> str:
 
 
 def archive_key(prefix: str, callback: Callback, body: bytes, digest: Optional[str] = None) -> str:
-    digest = (digest or body_digest(body))[:16]
-    state = keys.encode_id(callback.state or "none")
-    return f"{prefix}{callback.kind}/{keys.encode_id(callback.id)}/{state}-{digest}.json"
+    return keys.archive_key(prefix, callback.kind, callback.id, callback.state, (digest or body_digest(body))[:16])
 
 
 def archive_document(request: HttpRequest, callback: Callback, digest: Optional[str] = None) -> Dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Deterministic object keys for everything we write. Pure functions, no I/O.
+"""Deterministic object keys for everything we write (every layout lives here). Pure functions, no I/O.
 
 Input keys may hold anything (spaces, Chinese, ``+``, ``%``, ``..``). They are kept
 readable and made injective: only ``%`` and control characters are percent-encoded,
@@ -37,8 +37,12 @@ def job_index_key(prefix: str, bucket: Optional[str], key: Optional[str], job_id
     return f"{object_base(prefix, bucket, key)}/job-{encode_id(job_id)}.json"
 
 
+def failures_prefix(prefix: str) -> str:
+    return f"{prefix}failures/"
+
+
 def failure_key(prefix: str, job_id: str) -> str:
-    return f"{prefix}failures/{encode_id(job_id)}.json"
+    return f"{failures_prefix(prefix)}{encode_id(job_id)}.json"
 
 
 def run_manifest_key(prefix: str, bucket: Optional[str], key: Optional[str], run_id: str) -> str:
@@ -51,3 +55,30 @@ def latest_run_key(prefix: str, bucket: Optional[str], key: Optional[str]) -> st
 
 def review_key(prefix: str, bucket: Optional[str], key: Optional[str], event: Optional[str], job_id: Optional[str]) -> str:
     return f"{object_base(prefix, bucket, key)}/review-{encode_id(event)}-{encode_id(job_id)}.json"
+
+
+# ---------------------------------------------------------------- the inbox (raw bodies, for replay)
+
+
+def archive_prefix_of(prefix: str, kind: str, callback_id: Optional[str]) -> str:
+    """Every archived body of one job, run or review."""
+    return f"{prefix}{kind}/{encode_id(callback_id)}/"
+
+
+def archive_key(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str], digest16: str) -> str:
+    return f"{archive_prefix_of(prefix, kind, callback_id)}{encode_id(state or 'none')}-{digest16}.json"
+
+
+# ---------------------------------------------------------------- processed markers
+
+
+def marker_base(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str]) -> str:
+    return f"{prefix}{kind}/{encode_id(callback_id)}/{encode_id(state or 'none')}/"
+
+
+def lease_key(base: str, number: int) -> str:
+    return f"{base}lease-{number}.json"
+
+
+def done_key(base: str) -> str:
+    return f"{base}done.json"

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs a cold start ~3 ms
-    from typing import Any, Optional, TextIO
+from typing import Any, TextIO
+
+from . import jsonsafe
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
 _threshold = 20
-_stream: Optional[TextIO] = None  # None: whatever sys.stdout is at the time
+_stream: TextIO | None = None  # None: whatever sys.stdout is at the time
 
 
-def set_stream(stream: Optional[TextIO]) -> None:
+def set_stream(stream: TextIO | None) -> None:
     """Send log lines elsewhere (the CLI keeps stdout for its own JSON)."""
     global _stream
     _stream = stream
@@ -30,11 +29,8 @@ def log(level: str, message: str, /, **fields: Any) -> None:
         return
     record = {"level": level, "msg": message, "ts": round(time.time(), 3)}
     record.update((k, v) for k, v in fields.items() if v is not None)
-    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    line = jsonsafe.dumps(record)
     if not line.isascii():
-        # Lone surrogates (a "\ud800" escape in an untrusted JSON body) cannot be written
-        # as UTF-8; write them back as the JSON escapes they came from instead of raising.
-        line = line.encode("utf-8", "backslashreplace").decode("utf-8")
         # One record, one line: characters that readers treat as line breaks stay escaped.
         line = line.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     (_stream or sys.stdout).write(line + "\n")

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
 
-from .times import iso
-
 from .kinds import JOB, MODERATION, WORKFLOW  # noqa: F401 - re-exported: models.JOB …
+from .times import iso
 
 Number = Union[int, float]
 

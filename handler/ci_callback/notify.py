@@ -7,19 +7,14 @@ Uses the per-product packages tencentcloud-sdk-python-scf and -common (not the
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Mapping, Optional
 
-from .exceptions import CiCallbackError
+from .errors import NotifyError
 from .settings import Credentials, Settings
 
 SCF_HOST = "scf.tencentcloudapi.com"
 CLIENT_CONTEXT_LIMIT = 120 * 1024  # async events are capped at 128 KB
-
-
-class NotifyError(CiCallbackError):
-    def __init__(self, message: str, transient: bool = True) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 class Notifier:
@@ -34,8 +29,6 @@ class Notifier:
         """At most 5 s, and never past the invocation's deadline (the SDK takes whole seconds)."""
         if self.deadline is None:
             return 5
-        import time
-
         return max(1, min(5, int(self.deadline - time.monotonic())))
 
     def _client(self) -> Any:

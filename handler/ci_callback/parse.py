@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote
 
 from .decode import decode_body
-from .exceptions import InvalidCallback
+from .errors import InvalidCallback
 from .models import (
     Callback,
     GenericResult,
@@ -172,7 +172,7 @@ class _Outputs:
     def __init__(self) -> None:
         self.refs: List[ObjectRef] = []
         self.md5: Dict[str, str] = {}
-        self._seen: set = set()
+        self._seen: set[tuple[str | None, str | None, str]] = set()
 
     def add(self, bucket: Optional[str], region: Optional[str], key: Optional[str]) -> None:
         if not key or "${" in key:  # ${Number}-style templates are not objects

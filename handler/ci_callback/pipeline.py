@@ -1,4 +1,5 @@
-"""The durable half of the pipeline: archive, verify, claim, act, notify.
+"""The pipeline after the token check: parse, authorise, then (for a real callback)
+archive, verify, claim, act, notify.
 
 Status contract: 2xx processed/duplicate/nothing to do; 4xx permanent; 5xx only when
 a retry can help (COS, CI or the network failed), and only after the raw body is
@@ -7,42 +8,83 @@ archived (or archiving itself is what failed).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import time
+from typing import Any
 
-from . import idempotency, inbox, log
-from .actions import ActionSkipped, index_location
-from .app import _dispatch, respond
+from . import idempotency, inbox, log, policy
+from .context import Invocation
+from .errors import InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
-from .models import Callback, JobCallback
-from .notify import NotifyError
-from .router import Invocation, Router
-from .services import Services
-from .storage import StorageError
+from .models import Callback
+from .parse import parse_callback
+from .router import Route, Router
 
 
-def _region(callback: Callback) -> Optional[str]:
-    region = getattr(callback.input, "region", None)
-    if not region and isinstance(callback, JobCallback) and callback.outputs:
-        region = callback.outputs[0].region
-    return region
-
-
-def _home_bucket(inv: Invocation, callback: Callback) -> Optional[str]:
-    outputs = [o.bucket for o in callback.outputs] if isinstance(callback, JobCallback) else []
+def process(request: HttpRequest, inv: Invocation, router: Router) -> HttpResponse:
+    """An authenticated request, from body to response."""
     try:
-        return index_location(inv, callback.input.bucket, *outputs)
-    except ActionSkipped:
-        return None
+        callback = parse_callback(request.body, request.content_type)
+    except InvalidCallback as exc:
+        return HttpResponse.error(400, str(exc))
+    inv.fields.update(describe(callback))
+    policy.authorize(callback, inv.settings)
+    if getattr(callback, "is_test", False):
+        return dispatch(callback, inv, router)  # console test: no storage at all
+    return run_durably(request, callback, inv, router)
 
 
-def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, router: Router,
-                fields: Dict[str, Any]) -> HttpResponse:
+def dispatch(callback: Callback, inv: Invocation, router: Router) -> HttpResponse:
+    """Run every matching handler and describe the outcome."""
+    routes = router.resolve(callback)
+    for route in routes:
+        route.handler(callback, inv)
+    inv.fields["actions"] = [a["action"] for a in inv.actions]
+    status = _outcome(callback, routes)
+    return respond(200, status, callback, routes=routes, actions=inv.actions)
+
+
+def respond(status_code: int, status: str, callback: Callback, reason: str | None = None,
+            routes: list[Route] | None = None, actions: list[dict[str, Any]] | None = None) -> HttpResponse:
+    payload: dict[str, Any] = {"ok": status_code < 400, "status": status, "reason": reason or _reason(status),
+                               **describe(callback)}
+    if routes is not None:
+        payload["handlers"] = [r.name for r in routes]
+    if actions is not None:
+        payload["actions"] = actions
+    return HttpResponse(status_code, payload)
+
+
+def describe(callback: Callback) -> dict[str, Any]:
+    """What a response and a log line say about a callback."""
+    return {"kind": callback.kind, "id": callback.id, "tag": callback.tag, "state": callback.state}
+
+
+def _outcome(callback: Callback, routes: list[Route]) -> str:
+    if getattr(callback, "is_test", False):
+        return "test"
+    if all(r.fallback for r in routes):
+        return "ignored"
+    return "processed"
+
+
+def _reason(status: str) -> str:
+    return {
+        "processed": "callback processed",
+        "ignored": "valid callback, nothing to do",
+        "test": "console test request acknowledged",
+        "duplicate": "already processed",
+    }.get(status, status)
+
+
+def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, router: Router) -> HttpResponse:
     settings = inv.settings
     if inv.services is None:
-        inv.services = Services.from_env(settings, inv.deadline, _region(callback))
+        from .services import Services  # noqa: PLC0415 - the adapters load with the first real callback
+
+        inv.services = Services.from_env(settings, inv.deadline, policy.callback_region(callback))
     storage = inv.services.storage
-    bucket = _home_bucket(inv, callback)
-    region = _region(callback) if bucket == callback.input.bucket else None
+    bucket = policy.home_bucket(settings, callback)
+    region = policy.callback_region(callback) if bucket == callback.input.bucket else None
 
     # 1. The durable inbox: nothing below may run before the raw body is safe.
     if settings.enabled("archive"):
@@ -54,21 +96,21 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             try:
                 storage.put_json(bucket, key, inbox.archive_document(request, callback, digest), region)
             except StorageError as exc:
-                return _unavailable(callback, exc, fields, archived=False)
+                return _unavailable(callback, exc, inv, archived=False)
             inv.record("archive", bucket=bucket, key=key)
-            fields["archive_key"] = key
+            inv.fields["archive_key"] = key
 
     # 2. Optional verification against CI's own record of the job or run.
     if settings.verify_jobs:
-        from .verify import VerificationFailed, verify  # noqa: PLC0415
+        from .verify import verify  # noqa: PLC0415 - only when enabled
 
         try:
             verify(callback, inv)
         except VerificationFailed as exc:
-            log.warn("callback does not match CI's record", reason=str(exc), **_ids(callback))
+            log.warn("callback does not match CI's record", reason=str(exc), **describe(callback))
             return respond(403, "rejected", callback, reason=f"verification failed: {exc}")
         except StorageError as exc:
-            return _unavailable(callback, exc, fields, archived=True)
+            return _unavailable(callback, exc, inv, archived=True)
 
     # 3. Claim the (id, state) marker so duplicates are cheap and never run twice.
     lease = None
@@ -77,28 +119,28 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             claim = idempotency.claim(storage, bucket, settings.marker_prefix, callback,
                                       _lease_ttl(inv), inv.request_id)
         except StorageError as exc:
-            return _unavailable(callback, exc, fields, archived=True)
+            return _unavailable(callback, exc, inv, archived=True)
         if claim.lease is None:
-            fields["actions"] = []
+            inv.fields["actions"] = []
             reason = "already processed" if claim.duplicate == "done" else "being processed by another delivery"
             return respond(200, "duplicate", callback, reason=reason)
         lease = claim.lease
 
     # 4. Route and act; 5. notify downstream.
     try:
-        response = _dispatch(callback, inv, router, fields)
+        response = dispatch(callback, inv, router)
         if settings.notify_function and settings.enabled("notify") and response.payload["status"] == "processed":
             written = [{"bucket": a["bucket"], "key": a["key"]} for a in inv.actions if "key" in a and a["action"] != "archive"]
             request_id = inv.services.notifier.invoke(
                 settings.notify_function, {"callback": callback.to_dict(), "written": written})
             inv.record("notify", function=settings.notify_function, request_id=request_id)
-            fields["actions"] = [a["action"] for a in inv.actions]
+            inv.fields["actions"] = [a["action"] for a in inv.actions]
     except (StorageError, NotifyError) as exc:
         if lease is not None:
             idempotency.release(storage, lease)
-        if not getattr(exc, "transient", True):
-            log.error("action failed permanently", error=str(exc), **_ids(callback))
-        return _unavailable(callback, exc, fields, archived=settings.enabled("archive") and bucket is not None)
+        if not exc.transient:
+            log.error("action failed permanently", error=str(exc), **describe(callback))
+        return _unavailable(callback, exc, inv, archived=settings.enabled("archive") and bucket is not None)
     except BaseException:
         if lease is not None:
             idempotency.release(storage, lease)
@@ -107,7 +149,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         try:
             idempotency.complete(storage, lease, {"request_id": inv.request_id})
         except StorageError as exc:  # actions are done and idempotent: a retry is harmless
-            log.warn("done marker not written", error=str(exc), **_ids(callback))
+            log.warn("done marker not written", error=str(exc), **describe(callback))
     return response
 
 
@@ -116,17 +158,12 @@ def _lease_ttl(inv: Invocation) -> int:
     CI's next retry can take over instead of being told "duplicate" until the TTL."""
     ttl = inv.settings.marker_ttl_seconds
     if inv.deadline is not None:
-        import time
-
         ttl = min(ttl, int(max(inv.deadline - time.monotonic(), 0)) + 5)
     return max(ttl, 1)
 
 
-def _ids(callback: Callback) -> Dict[str, Any]:
-    return {"kind": callback.kind, "id": callback.id, "tag": callback.tag, "state": callback.state}
-
-
-def _unavailable(callback: Callback, exc: Exception, fields: Dict[str, Any], archived: bool) -> HttpResponse:
-    log.error("storage or downstream failed; asking CI to retry", error=str(exc), archived=archived, **_ids(callback))
-    fields["archived"] = archived
+def _unavailable(callback: Callback, exc: Exception, inv: Invocation, archived: bool) -> HttpResponse:
+    log.error("storage or downstream failed; asking CI to retry", error=str(exc), archived=archived,
+              **describe(callback))
+    inv.fields["archived"] = archived
     return respond(503, "retry", callback, reason=f"temporarily unavailable: {str(exc)[:120]}")

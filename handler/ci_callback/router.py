@@ -8,32 +8,27 @@ is always ``"*"``; for moderation it is the event (``ReviewImage`` …).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from .context import Invocation
 from .kinds import JOB, MODERATION, WORKFLOW
 
-if TYPE_CHECKING:  # pragma: no cover - annotations only: the models load with the first callback
-    from .models import Callback
+if TYPE_CHECKING:  # annotations only: the models load with the first callback
+    from .models import Callback, JobCallback, ModerationCallback, WorkflowCallback
 
 ANY = "*"
 KINDS = (JOB, WORKFLOW, MODERATION)
-Key = Tuple[str, str, str]
-Handler = Callable[["Callback", "Invocation"], Any]
-
-
-@dataclass
-class Invocation:
-    """What a handler gets beside the callback: settings, services and a record of actions."""
-
-    request_id: Optional[str] = None
-    settings: Any = None
-    services: Any = None  # the I/O adapters (COS, notify); None in the pure core
-    deadline: Optional[float] = None  # time.monotonic() by which to be done
-    actions: List[Dict[str, Any]] = field(default_factory=list)
-
-    def record(self, action: str, **details: Any) -> None:
-        self.actions.append({"action": action, **details})
+Key = tuple[str, str, str]
+Handler = Callable[["Callback", Invocation], Any]
+# Each registration hands back the function it was given, typed as it was written: a
+# handler registered with on_job may take a JobCallback, and so on.
+AnyHandler = TypeVar("AnyHandler", bound=Callable[..., Any])
+JobHandler = TypeVar("JobHandler", bound="Callable[[JobCallback, Invocation], Any]")
+WorkflowHandler = TypeVar("WorkflowHandler", bound="Callable[[WorkflowCallback, Invocation], Any]")
+ModerationHandler = TypeVar("ModerationHandler", bound="Callable[[ModerationCallback, Invocation], Any]")
+FallbackHandler = TypeVar("FallbackHandler", bound="Callable[[Callback, Invocation], Any]")
 
 
 @dataclass(frozen=True)
@@ -54,37 +49,37 @@ def _specificity(key: Key) -> int:
 
 class Router:
     def __init__(self) -> None:
-        self._handlers: Dict[Key, List[Handler]] = {}
-        self._fallback: List[Handler] = []
+        self._handlers: dict[Key, list[Handler]] = {}
+        self._fallback: list[Handler] = []
 
-    def on(self, kind: str, tag: str = ANY, state: str = ANY) -> Callable[[Handler], Handler]:
+    def on(self, kind: str, tag: str = ANY, state: str = ANY) -> Callable[[AnyHandler], AnyHandler]:
         """Register ``handler(callback, invocation)`` for a kind, optionally a Tag and a state."""
         if kind not in KINDS:
             raise ValueError(f"unknown callback kind {kind!r}; expected one of {', '.join(KINDS)}")
         if kind == WORKFLOW and (tag or ANY) != ANY:
             raise ValueError("workflow callbacks have no Tag; register with on_workflow(state=…)")
 
-        def register(handler: Handler) -> Handler:
-            self._handlers.setdefault((kind, tag or ANY, state or ANY), []).append(handler)
+        def register(handler: AnyHandler) -> AnyHandler:
+            self._handlers.setdefault((kind, tag or ANY, state or ANY), []).append(cast(Handler, handler))
             return handler
 
         return register
 
-    def on_job(self, tag: str = ANY, state: str = ANY) -> Callable[[Handler], Handler]:
+    def on_job(self, tag: str = ANY, state: str = ANY) -> Callable[[JobHandler], JobHandler]:
         return self.on(JOB, tag, state)
 
-    def on_workflow(self, state: str = ANY) -> Callable[[Handler], Handler]:
+    def on_workflow(self, state: str = ANY) -> Callable[[WorkflowHandler], WorkflowHandler]:
         return self.on(WORKFLOW, ANY, state)
 
-    def on_moderation(self, event: str = ANY, state: str = ANY) -> Callable[[Handler], Handler]:
+    def on_moderation(self, event: str = ANY, state: str = ANY) -> Callable[[ModerationHandler], ModerationHandler]:
         return self.on(MODERATION, event, state)
 
-    def fallback(self, handler: Handler) -> Handler:
+    def fallback(self, handler: FallbackHandler) -> FallbackHandler:
         """Register a handler for callbacks nothing else matched."""
         self._fallback.append(handler)
         return handler
 
-    def remove(self, handler: Handler) -> None:
+    def remove(self, handler: Callable[..., Any]) -> None:
         """Unregister a handler everywhere (to replace a built-in one)."""
         for handlers in self._handlers.values():
             while handler in handlers:
@@ -92,7 +87,7 @@ class Router:
         while handler in self._fallback:
             self._fallback.remove(handler)
 
-    def resolve(self, callback: Callback) -> List[Route]:
+    def resolve(self, callback: Callback) -> list[Route]:
         """Every matching handler, most specific key first; else the fallback."""
         kind = callback.kind
         tag = (callback.tag or ANY) if kind != WORKFLOW else ANY
@@ -104,7 +99,7 @@ class Router:
             return routes
         return [Route((kind, ANY, ANY), handler, fallback=True) for handler in self._fallback]
 
-    def copy(self) -> "Router":
+    def copy(self) -> Router:
         twin = Router()
         twin._handlers = {key: list(handlers) for key, handlers in self._handlers.items()}
         twin._fallback = list(self._fallback)

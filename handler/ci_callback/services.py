@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .settings import Credentials, Settings
+
+if TYPE_CHECKING:  # both load on first use: a refused request imports neither
+    from .notify import Notifier
+    from .storage import CosStorage
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_size = 0
@@ -30,15 +34,15 @@ class Services:
         self.credentials = credentials
         self.deadline = deadline
         self.region = region or settings.region
-        self._storage = None
-        self._notifier = None
+        self._storage: CosStorage | None = None
+        self._notifier: Notifier | None = None
 
     @classmethod
-    def from_env(cls, settings: Settings, deadline: Optional[float] = None, region: Optional[str] = None) -> "Services":
+    def from_env(cls, settings: Settings, deadline: Optional[float] = None, region: Optional[str] = None) -> Services:
         return cls(settings, Credentials.from_env(), deadline, region)
 
     @property
-    def storage(self):  # type: ignore[no-untyped-def]  # -> CosStorage, imported lazily
+    def storage(self) -> CosStorage:
         if self._storage is None:
             from .storage import CosStorage  # noqa: PLC0415
 
@@ -46,7 +50,7 @@ class Services:
         return self._storage
 
     @property
-    def notifier(self):  # type: ignore[no-untyped-def]
+    def notifier(self) -> Notifier:
         if self._notifier is None:
             from .notify import Notifier  # noqa: PLC0415
 

@@ -1,199 +1,219 @@
-"""All configuration, read once per container into one typed object.
+"""All configuration, read once per container into one typed, frozen object.
 
-Every variable the code reads is named here (``ENV_VARS``), so the deploy check can
-prove that serverless.yml declares each of them. Role credentials are the exception:
-they rotate, so ``Credentials.from_env`` reads them on every invocation.
+Each field of ``Settings`` is declared once, with its environment variable, a one-line
+description and a parser; ``ENV_VARS`` (the table the README and the deploy check read)
+is derived from those declarations. A value that does not parse raises
+``Misconfigured`` naming the variable: the entry answers 503 rather than running with a
+guess. Empty means the default. Role credentials are the exception to "read once": they
+rotate, so ``Credentials.from_env`` reads them on every invocation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs a cold start ~3 ms
-    from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import Misconfigured
+
+T = TypeVar("T")
 
 DEFAULT_MAX_BODY = 1024 * 1024  # 1 MiB: far above any real callback, far below SCF's 6 MB
-
-# name -> one-line description (the README and the offline deploy check read this).
-ENV_VARS: Dict[str, str] = {
-    "CI_CALLBACK_TOKENS": "comma-separated tokens accepted in the callback URL (?token=…)",
-    "CI_CALLBACK_ALLOWED_BUCKETS": "comma-separated buckets a callback may name; empty = any",
-    "CI_CALLBACK_MAX_BODY_BYTES": "largest accepted body in bytes (default 1048576)",
-    "CI_CALLBACK_INDEX_PREFIX": "key prefix for index objects (default ci-index/)",
-    "CI_CALLBACK_INDEX_BUCKET": "bucket for index objects; default: the input's bucket",
-    "CI_CALLBACK_ARCHIVE_PREFIX": "key prefix for the raw-callback inbox (default ci-inbox/)",
-    "CI_CALLBACK_MARKER_PREFIX": "key prefix for processed markers (default ci-markers/)",
-    "CI_CALLBACK_ACTIONS": "built-in actions to run: archive,dedupe,index,tag,failure,notify, or none (default all)",
-    "CI_CALLBACK_TAG_PREFIX": "prefix of the tag keys we write (default ci-)",
-    "CI_CALLBACK_COS_ENDPOINT": "http://127.0.0.1:PORT to send every COS call to a local S3-compatible server",
-    "CI_CALLBACK_CI_ENDPOINT": "http://127.0.0.1:PORT to send CI query calls to a local endpoint",
-    "CI_CALLBACK_VERIFY_JOBS": "true to confirm each callback with CI's query API before acting",
-    "CI_CALLBACK_NOTIFY_FUNCTION": "SCF function to invoke asynchronously after processing",
-    "CI_CALLBACK_NOTIFY_NAMESPACE": "namespace of the notify function (default default)",
-    "CI_CALLBACK_NOTIFY_ENDPOINT": "host[:port] of the SCF API, for a local endpoint in tests",
-    "CI_CALLBACK_MARKER_TTL_SECONDS": "age after which an in-progress marker is stale (default 900)",
-    "CI_CALLBACK_FANOUT": "concurrent COS requests per callback (default 10)",
-    "CI_CALLBACK_LOG_LEVEL": "DEBUG, INFO, WARN or ERROR (default INFO)",
-    "TENCENTCLOUD_REGION": "region of the function (SCF sets it)",
-}
-
-ALL_ACTIONS: Tuple[str, ...] = ("archive", "dedupe", "index", "tag", "failure", "notify")
+ALL_ACTIONS: tuple[str, ...] = ("archive", "dedupe", "index", "tag", "failure", "notify")
+NO_ACTIONS = "none"
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
 
 
-def _csv(value: Optional[str]) -> Tuple[str, ...]:
-    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+# ---------------------------------------------------------------- parsers (raise ValueError)
 
 
-def _flag(value: Optional[str], default: bool = False) -> bool:
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
-def _int(value: Optional[str], default: int, low: int, high: int) -> int:
-    try:
-        number = int(str(value).strip()) if value not in (None, "") else default
-    except ValueError:
-        number = default
-    return max(low, min(high, number))
+def _buckets(value: str) -> frozenset[str]:
+    return frozenset(_csv(value))
 
 
-# (name, default). Settings is a plain immutable class rather than a dataclass: importing
-# dataclasses (and inspect with it) costs a cold start ~6 ms before any token is checked.
-_FIELDS = (
-    ("tokens", ()),
-    ("allowed_buckets", frozenset()),
-    ("max_body_bytes", DEFAULT_MAX_BODY),
-    ("index_prefix", "ci-index/"),
-    ("index_bucket", None),
-    ("archive_prefix", "ci-inbox/"),
-    ("marker_prefix", "ci-markers/"),
-    ("actions", frozenset(ALL_ACTIONS)),
-    ("tag_prefix", "ci-"),
-    ("cos_endpoint", None),
-    ("ci_endpoint", None),
-    ("verify_jobs", False),
-    ("notify_function", None),
-    ("notify_namespace", "default"),
-    ("notify_endpoint", None),
-    ("marker_ttl_seconds", 900),
-    ("fanout", 10),  # a Segment job: 9 outputs + the index, all in flight at once
-    ("log_level", "INFO"),
-    ("region", None),
-)
+def _actions(value: str) -> frozenset[str]:
+    names = _csv(value)
+    if names == (NO_ACTIONS,):
+        return frozenset()
+    unknown = [name for name in names if name not in ALL_ACTIONS]
+    if unknown:
+        raise ValueError(f"unknown action {unknown[0][:32]!r}; expected {','.join(ALL_ACTIONS)} or {NO_ACTIONS}")
+    return frozenset(names)
 
 
-class Settings:
-    """Every setting, typed and immutable. ``replace(**changes)`` returns a modified copy."""
-
-    __slots__ = tuple(name for name, _ in _FIELDS)
-
-    tokens: Tuple[str, ...]
-    allowed_buckets: FrozenSet[str]
-    max_body_bytes: int
-    index_prefix: str
-    index_bucket: Optional[str]
-    archive_prefix: str
-    marker_prefix: str
-    actions: FrozenSet[str]
-    tag_prefix: str
-    cos_endpoint: Optional[str]
-    ci_endpoint: Optional[str]
-    verify_jobs: bool
-    notify_function: Optional[str]
-    notify_namespace: str
-    notify_endpoint: Optional[str]
-    marker_ttl_seconds: int
-    fanout: int
-    log_level: str
-    region: Optional[str]
-
-    def __init__(self, **values: Any) -> None:
-        unknown = set(values) - set(self.__slots__)
-        if unknown:
-            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        for name, default in _FIELDS:
-            object.__setattr__(self, name, values.get(name, default))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Settings is immutable; use settings.replace(...)")
-
-    def as_dict(self) -> Dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def replace(self, **changes: Any) -> "Settings":
-        return Settings(**{**self.as_dict(), **changes})
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Settings) and self.as_dict() == other.as_dict()
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.as_dict().items()))
-
-    def __repr__(self) -> str:  # never print tokens
-        shown = {k: ("***" if k == "tokens" and v else v) for k, v in self.as_dict().items()}
-        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
-
-    @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Settings":
-        env = os.environ if environ is None else environ
-        actions = _csv(env.get("CI_CALLBACK_ACTIONS"))
-        prefix = env.get("CI_CALLBACK_INDEX_PREFIX")
-        return cls(
-            tokens=_csv(env.get("CI_CALLBACK_TOKENS")),
-            allowed_buckets=frozenset(_csv(env.get("CI_CALLBACK_ALLOWED_BUCKETS"))),
-            max_body_bytes=_int(env.get("CI_CALLBACK_MAX_BODY_BYTES"), DEFAULT_MAX_BODY, 1, 6 * 1024 * 1024),
-            index_prefix=_prefix(prefix, "ci-index/"),
-            index_bucket=(env.get("CI_CALLBACK_INDEX_BUCKET") or "").strip() or None,
-            archive_prefix=_prefix(env.get("CI_CALLBACK_ARCHIVE_PREFIX"), "ci-inbox/"),
-            marker_prefix=_prefix(env.get("CI_CALLBACK_MARKER_PREFIX"), "ci-markers/"),
-            actions=frozenset(a for a in actions if a in ALL_ACTIONS) if actions else frozenset(ALL_ACTIONS),
-            tag_prefix=(env.get("CI_CALLBACK_TAG_PREFIX") or "ci-").strip() or "ci-",
-            cos_endpoint=(env.get("CI_CALLBACK_COS_ENDPOINT") or "").strip() or None,
-            ci_endpoint=(env.get("CI_CALLBACK_CI_ENDPOINT") or "").strip() or None,
-            verify_jobs=_flag(env.get("CI_CALLBACK_VERIFY_JOBS")),
-            notify_function=(env.get("CI_CALLBACK_NOTIFY_FUNCTION") or "").strip() or None,
-            notify_namespace=(env.get("CI_CALLBACK_NOTIFY_NAMESPACE") or "default").strip() or "default",
-            notify_endpoint=(env.get("CI_CALLBACK_NOTIFY_ENDPOINT") or "").strip() or None,
-            marker_ttl_seconds=_int(env.get("CI_CALLBACK_MARKER_TTL_SECONDS"), 900, 1, 86400),
-            fanout=_int(env.get("CI_CALLBACK_FANOUT"), 10, 1, 32),
-            log_level=(env.get("CI_CALLBACK_LOG_LEVEL") or "INFO").strip().upper(),
-            region=(env.get("TENCENTCLOUD_REGION") or "").strip() or None,
-        )
-
-    def enabled(self, action: str) -> bool:
-        return action in self.actions
+def _flag(value: str) -> bool:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("not a boolean (true/false, 1/0, yes/no, on/off)")
 
 
-def _prefix(value: Optional[str], default: str) -> str:
-    text = (value if value is not None else default).strip().lstrip("/")
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ValueError("not an integer") from None
+        if not low <= number <= high:
+            raise ValueError(f"out of range ({low}..{high})")
+        return number
+
+    return parse
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _optional(value: str) -> str | None:
+    return value.strip() or None
+
+
+def _prefix(value: str) -> str:
+    text = value.strip().lstrip("/")
     if text and not text.endswith("/"):
         text += "/"
     return text
 
 
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def setting(env: str, doc: str, parse: Callable[[str], T], default: T, *, empty_is_default: bool = True) -> T:
+    """Declare one field: its variable, description, parser and default.
+
+    ``empty_is_default=False`` hands an empty (but set) value to the parser: an empty
+    prefix means "no prefix", not the default one.
+    """
+    metadata = {"env": env, "doc": doc, "parse": parse, "empty_is_default": empty_is_default}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed and immutable. ``replace(**changes)`` returns a modified copy."""
+
+    tokens: tuple[str, ...] = setting(
+        "CI_CALLBACK_TOKENS", "comma-separated tokens accepted in the callback URL (?token=…)", _csv, ())
+    allowed_buckets: frozenset[str] = setting(
+        "CI_CALLBACK_ALLOWED_BUCKETS", "comma-separated buckets a callback may name; empty = any", _buckets,
+        frozenset())
+    max_body_bytes: int = setting(
+        "CI_CALLBACK_MAX_BODY_BYTES", "largest accepted body in bytes (default 1048576)",
+        _integer(1, 6 * 1024 * 1024), DEFAULT_MAX_BODY)
+    index_prefix: str = setting(
+        "CI_CALLBACK_INDEX_PREFIX", "key prefix for index objects (default ci-index/)", _prefix, "ci-index/",
+        empty_is_default=False)
+    index_bucket: str | None = setting(
+        "CI_CALLBACK_INDEX_BUCKET", "bucket for index objects; default: the input's bucket", _optional, None)
+    archive_prefix: str = setting(
+        "CI_CALLBACK_ARCHIVE_PREFIX", "key prefix for the raw-callback inbox (default ci-inbox/)", _prefix,
+        "ci-inbox/", empty_is_default=False)
+    marker_prefix: str = setting(
+        "CI_CALLBACK_MARKER_PREFIX", "key prefix for processed markers (default ci-markers/)", _prefix,
+        "ci-markers/", empty_is_default=False)
+    actions: frozenset[str] = setting(
+        "CI_CALLBACK_ACTIONS",
+        "built-in actions to run: archive,dedupe,index,tag,failure,notify, or none (default all)", _actions,
+        frozenset(ALL_ACTIONS))
+    tag_prefix: str = setting("CI_CALLBACK_TAG_PREFIX", "prefix of the tag keys we write (default ci-)", _text, "ci-")
+    cos_endpoint: str | None = setting(
+        "CI_CALLBACK_COS_ENDPOINT", "http://127.0.0.1:PORT to send every COS call to a local S3-compatible server",
+        _optional, None)
+    ci_endpoint: str | None = setting(
+        "CI_CALLBACK_CI_ENDPOINT", "http://127.0.0.1:PORT to send CI query calls to a local endpoint", _optional, None)
+    verify_jobs: bool = setting(
+        "CI_CALLBACK_VERIFY_JOBS", "true to confirm each callback with CI's query API before acting", _flag, False)
+    notify_function: str | None = setting(
+        "CI_CALLBACK_NOTIFY_FUNCTION", "SCF function to invoke asynchronously after processing", _optional, None)
+    notify_namespace: str = setting(
+        "CI_CALLBACK_NOTIFY_NAMESPACE", "namespace of the notify function (default default)", _text, "default")
+    notify_endpoint: str | None = setting(
+        "CI_CALLBACK_NOTIFY_ENDPOINT", "host[:port] of the SCF API, for a local endpoint in tests", _optional, None)
+    marker_ttl_seconds: int = setting(
+        "CI_CALLBACK_MARKER_TTL_SECONDS", "age after which an in-progress marker is stale (default 900)",
+        _integer(1, 86400), 900)
+    fanout: int = setting(  # a Segment job: 9 outputs + the index, all in flight at once
+        "CI_CALLBACK_FANOUT", "concurrent COS requests per callback (default 10)", _integer(1, 32), 10)
+    log_level: str = setting("CI_CALLBACK_LOG_LEVEL", "DEBUG, INFO, WARN or ERROR (default INFO)", _log_level, "INFO")
+    region: str | None = setting("TENCENTCLOUD_REGION", "region of the function (SCF sets it)", _optional, None)
+
+    def __repr__(self) -> str:  # never print tokens
+        shown = {k: ("***" if k == "tokens" and v else v) for k, v in self.as_dict().items()}
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def enabled(self, action: str) -> bool:
+        return action in self.actions
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting; raises ``Misconfigured`` for the first value that does not parse."""
+        values, problems = _read(os.environ if environ is None else environ)
+        if problems:
+            raise problems[0]
+        return cls(**values)
+
+
+def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[Misconfigured]]:
+    values: dict[str, Any] = {}
+    problems: list[Misconfigured] = []
+    for spec in dataclasses.fields(Settings):
+        meta = spec.metadata
+        raw = env.get(meta["env"])
+        if raw is None or (meta["empty_is_default"] and not raw.strip()):
+            continue  # the field's default
+        try:
+            values[spec.name] = meta["parse"](raw)
+        except ValueError as exc:
+            problems.append(Misconfigured(meta["env"], str(exc)))
+    return values, problems
+
+
+def problems(environ: Mapping[str, str]) -> list[str]:
+    """Every setting in ENVIRON that does not parse, one line each (empty: all good).
+
+    For the deploy check: unlike ``Settings.from_env`` it does not stop at the first.
+    """
+    return [str(problem) for problem in _read(environ)[1]]
+
+
+# name -> one-line description (the README and the offline deploy check read this).
+ENV_VARS: dict[str, str] = {f.metadata["env"]: f.metadata["doc"] for f in dataclasses.fields(Settings)}
+
+
+@dataclass(frozen=True)
 class Credentials:
     """The function role's temporary keys. Read per invocation: they rotate."""
 
-    __slots__ = ("secret_id", "secret_key", "token")
+    secret_id: str
+    secret_key: str
+    token: str | None = None
 
-    def __init__(self, secret_id: str, secret_key: str, token: Optional[str] = None) -> None:
-        object.__setattr__(self, "secret_id", secret_id)
-        object.__setattr__(self, "secret_key", secret_key)
-        object.__setattr__(self, "token", token)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Credentials are immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Credentials) and (self.secret_id, self.secret_key, self.token) == (
-            other.secret_id, other.secret_key, other.token)
-
-    def __hash__(self) -> int:
-        return hash((self.secret_id, self.secret_key, self.token))
+    def __repr__(self) -> str:  # never print keys
+        return f"Credentials(secret_id={self.secret_id[:4]}…)"
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> Optional["Credentials"]:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials | None:
         env = os.environ if environ is None else environ
         secret_id = env.get("TENCENTCLOUD_SECRETID")
         secret_key = env.get("TENCENTCLOUD_SECRETKEY")
@@ -201,15 +221,15 @@ class Credentials:
             return None
         return cls(secret_id, secret_key, env.get("TENCENTCLOUD_SESSIONTOKEN") or None)
 
-    def __repr__(self) -> str:  # never print keys
-        return f"Credentials(secret_id={self.secret_id[:4]}…)"
 
-
-_cached: Optional[Settings] = None
+_cached: Settings | None = None
 
 
 def get_settings() -> Settings:
-    """The container's settings, read from the environment on first use."""
+    """The container's settings, read from the environment on first use.
+
+    A misconfiguration is not cached: each invocation raises it again until it is fixed.
+    """
     global _cached
     if _cached is None:
         _cached = Settings.from_env()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 from urllib.parse import urlsplit
 
-from .exceptions import CiCallbackError
+from .errors import AlreadyExists, NotFound, StorageError
 from .settings import Credentials, Settings
 
 T = TypeVar("T")
@@ -24,27 +24,6 @@ TIMEOUT_SECONDS = 5
 MIN_TIMEOUT_SECONDS = 0.25  # near or past the deadline: still try, briefly (releasing a lease)
 RETRIES = 2
 BACKOFF_SECONDS = (0.1, 0.3)
-
-
-class StorageError(CiCallbackError):
-    """A COS call failed. ``transient`` says whether a retry (CI's or ours) can help."""
-
-    def __init__(self, message: str, *, status: Optional[int] = None, code: Optional[str] = None,
-                 transient: bool = True) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.transient = transient
-
-
-class NotFound(StorageError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=404, code="NoSuchKey", transient=False)
-
-
-class AlreadyExists(StorageError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=409, code="FileAlreadyExists", transient=False)
 
 
 _clients: Dict[Tuple[Any, ...], Any] = {}
@@ -150,7 +129,7 @@ class CosStorage:
 
     def get_bytes(self, bucket: str, key: str, region: Optional[str] = None) -> bytes:
         def read(client: Any) -> bytes:
-            return client.get_object(Bucket=bucket, Key=key, KeySimplifyCheck=False)["Body"].get_raw_stream().read()
+            return bytes(client.get_object(Bucket=bucket, Key=key, KeySimplifyCheck=False)["Body"].get_raw_stream().read())
 
         return self._call(f"get {bucket}/{key}", region, read)
 
@@ -166,7 +145,9 @@ class CosStorage:
 
     def head(self, bucket: str, key: str, region: Optional[str] = None) -> Optional[Dict[str, str]]:
         try:
-            return self._call(f"head {bucket}/{key}", region, lambda c: c.head_object(Bucket=bucket, Key=key))
+            headers: Dict[str, str] = self._call(f"head {bucket}/{key}", region,
+                                                 lambda c: c.head_object(Bucket=bucket, Key=key))
+            return headers
         except NotFound:
             return None
 
@@ -200,10 +181,10 @@ class CosStorage:
         """Yield ``(key, last_modified)`` under prefix, following pagination."""
         marker = ""
         while True:
-            page = self._call(
-                f"list {bucket}/{prefix}", region,
-                lambda c, m=marker: c.list_objects(Bucket=bucket, Prefix=prefix, Marker=m, MaxKeys=1000),
-            )
+            def page_of(client: Any, marker: str = marker) -> Dict[str, Any]:
+                return dict(client.list_objects(Bucket=bucket, Prefix=prefix, Marker=marker, MaxKeys=1000))
+
+            page = self._call(f"list {bucket}/{prefix}", region, page_of)
             contents = page.get("Contents") or []
             if isinstance(contents, dict):
                 contents = [contents]
@@ -224,7 +205,7 @@ class CosStorage:
                               lambda c: c.get_object_tagging(Bucket=bucket, Key=key))
         tags: Dict[str, str] = {}
         tag_set = (response or {}).get("TagSet") or {}
-        items: List[Any] = tag_set.get("Tag") or [] if isinstance(tag_set, dict) else []
+        items: Any = tag_set.get("Tag") or [] if isinstance(tag_set, dict) else []
         if isinstance(items, dict):
             items = [items]
         for item in items:

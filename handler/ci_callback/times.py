@@ -13,7 +13,7 @@ _STAMP = re.compile(
 )
 # CI runs on Beijing time; a stamp without an offset is read as +08:00.
 BEIJING = timezone(timedelta(hours=8))
-_ZONES: dict = {}
+_ZONES: dict[tuple[str, str, str], timezone] = {}
 
 
 def _zone(sign: str, hours: str, minutes: str) -> timezone:
@@ -26,8 +26,11 @@ def _zone(sign: str, hours: str, minutes: str) -> timezone:
     return zone
 
 
-def parse_time(value: object) -> Optional[datetime]:
-    """Return an aware datetime, or None for empty, ``-`` or unreadable values."""
+def parse_time(value: object, naive: timezone = BEIJING) -> Optional[datetime]:
+    """Return an aware datetime, or None for empty, ``-`` or unreadable values.
+
+    A stamp without an offset is read in NAIVE's zone: CI's are Beijing time.
+    """
     if not isinstance(value, str):
         return None
     match = _STAMP.fullmatch(value.strip())
@@ -41,7 +44,7 @@ def parse_time(value: object) -> Optional[datetime]:
             return None
         tz = _zone(sign, oh, om)
     else:
-        tz = BEIJING
+        tz = naive
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     try:
         return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)

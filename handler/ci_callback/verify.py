@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from .exceptions import CiCallbackError
+from .context import Invocation
+from .errors import VerificationFailed
 from .models import Callback, JobCallback, WorkflowCallback
-from .router import Invocation
 
 
-class VerificationFailed(CiCallbackError):
-    """CI's record does not match the callback (or has no such job)."""
-
-
-def _first(value: Any) -> Mapping[str, Any]:
+def _first_record(value: Any) -> Mapping[str, Any]:
     if isinstance(value, list):
         value = value[0] if value else None
     return value if isinstance(value, dict) else {}
@@ -33,24 +29,24 @@ def _same(what: str, claimed: Optional[str], recorded: Any) -> None:
 
 
 def verify(callback: Callback, inv: Invocation) -> None:
-    storage = inv.services.storage
+    storage = inv.adapters.storage
     bucket = callback.input.bucket
     if isinstance(callback, JobCallback):
         if not bucket:
             raise VerificationFailed("the callback names no input bucket to query")
         method = "ci_get_media_pic_jobs" if callback.tag == "PicProcess" else "ci_get_media_jobs"
         response = storage.query_ci(method, callback.input.region, Bucket=bucket, JobIDs=callback.job_id)
-        record = _first(response.get("JobsDetail"))
+        record = _first_record(response.get("JobsDetail"))
         if not record or record.get("JobId") != callback.job_id:
             raise VerificationFailed(f"job {callback.job_id} does not exist in CI")
         _same("Tag", callback.tag, record.get("Tag"))
         _same("State", callback.state, record.get("State"))
-        _same("input object", callback.input.key, _first(record.get("Input")).get("Object"))
+        _same("input object", callback.input.key, _first_record(record.get("Input")).get("Object"))
     elif isinstance(callback, WorkflowCallback):
         if not bucket:
             raise VerificationFailed("the callback names no input bucket to query")
         response = storage.query_ci("ci_get_workflowexecution", None, Bucket=bucket, RunId=callback.run_id)
-        record = _first(response.get("WorkflowExecution"))
+        record = _first_record(response.get("WorkflowExecution"))
         if not record or record.get("RunId") != callback.run_id:
             raise VerificationFailed(f"workflow run {callback.run_id} does not exist in CI")
         _same("State", callback.state, record.get("State"))

@@ -1,0 +1,34 @@
+"""The per-invocation context handlers and actions receive beside the callback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .settings import Settings
+
+if TYPE_CHECKING:  # annotations only: the adapters load with the first real callback
+    from .services import Services
+
+
+@dataclass
+class Invocation:
+    """One invocation: request id, settings, services, deadline, the actions taken and
+    the fields of its closing log line."""
+
+    request_id: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    services: Services | None = None  # the I/O adapters (COS, notify); None in the pure core
+    deadline: float | None = None  # time.monotonic() by which to be done
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)  # added to the invocation's "callback" log line
+
+    def record(self, action: str, **details: Any) -> None:
+        self.actions.append({"action": action, **details})
+
+    @property
+    def adapters(self) -> Services:
+        """The services, which the entry sets before any action runs."""
+        if self.services is None:
+            raise RuntimeError("no services on this invocation (the entry sets them before acting)")
+        return self.services

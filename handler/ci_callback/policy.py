@@ -1,0 +1,70 @@
+"""The bucket and region policy, in one place.
+
+Which buckets a callback may name (``CI_CALLBACK_ALLOWED_BUCKETS``), where our own
+documents go (the index bucket, else the first bucket the callback names), and which
+region a COS call uses: the input's own region when we write to the input's bucket,
+else the function's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .errors import ActionSkipped, HttpError
+from .models import Callback, JobCallback, ObjectRef
+from .settings import Settings
+
+
+def allowed(settings: Settings, bucket: str | None) -> bool:
+    """May we touch BUCKET? An empty allow-list allows any bucket."""
+    return bool(bucket) and (not settings.allowed_buckets or bucket in settings.allowed_buckets)
+
+
+def named_buckets(callback: Callback) -> Iterator[str]:
+    if callback.input.bucket:
+        yield callback.input.bucket
+    if isinstance(callback, JobCallback):
+        for output in callback.outputs:
+            if output.bucket:
+                yield output.bucket
+
+
+def authorize(callback: Callback, settings: Settings) -> None:
+    """Raise HttpError 403 when the callback names a bucket outside the allow-list."""
+    if not settings.allowed_buckets:
+        return
+    for bucket in named_buckets(callback):
+        if bucket not in settings.allowed_buckets:
+            raise HttpError(403, f"bucket {bucket[:63]} is not allowed")
+
+
+def index_location(settings: Settings, *candidates: str | None) -> str:
+    """The bucket our documents go to: the configured index bucket, else the first known one."""
+    bucket = settings.index_bucket or next((b for b in candidates if b), None)
+    if not bucket:
+        raise ActionSkipped("no bucket to write the index to")
+    if not allowed(settings, bucket) and not settings.index_bucket:
+        raise ActionSkipped(f"bucket {bucket} is not in CI_CALLBACK_ALLOWED_BUCKETS")
+    return bucket
+
+
+def home_bucket(settings: Settings, callback: Callback) -> str | None:
+    """Where the archive and markers of CALLBACK go, or None when no bucket is known."""
+    outputs = [o.bucket for o in callback.outputs] if isinstance(callback, JobCallback) else []
+    try:
+        return index_location(settings, callback.input.bucket, *outputs)
+    except ActionSkipped:
+        return None
+
+
+def callback_region(callback: Callback) -> str | None:
+    """The region the callback's objects live in: the input's, else the first output's."""
+    region = callback.input.region
+    if not region and isinstance(callback, JobCallback) and callback.outputs:
+        region = callback.outputs[0].region
+    return region
+
+
+def region_for(bucket: str, source: ObjectRef) -> str | None:
+    """SOURCE's region when we write to SOURCE's own bucket; else None (the function's)."""
+    return source.region if bucket == source.bucket else None
