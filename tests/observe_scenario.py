@@ -47,6 +47,7 @@ class Mixed:
     unfinished: str = "j00000000000000000000000000000a04"
     processing: str = "j00000000000000000000000000000a05"
     waiting: str = "j00000000000000000000000000000a06"  # only Running arrived
+    recovered: str = "j00000000000000000000000000000a07"  # CI's delivery lost; the sweep found it
     never: str = "j00000000000000000000000000000fff"
     statuses: Dict[str, List[int]] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -57,6 +58,20 @@ class Mixed:
         return status
 
 
+def sweep_delivers(settings, body: str, request_id: str) -> int:
+    """What the reconcile sweep does with a final job CI never delivered: the same pipeline,
+    with the invocation's source set to "reconcile"."""
+    from ci_callback.app import default_router
+    from ci_callback.context import Invocation
+    from ci_callback.http import HttpRequest
+    from ci_callback.pipeline import process
+
+    request = HttpRequest("POST", "/reconcile", {"content-type": "application/xml"}, {}, body.encode("utf-8"),
+                          request_id=request_id)
+    inv = Invocation(request_id=request_id, settings=settings, deadline=time.monotonic() + 10, source="reconcile")
+    return process(request, inv, default_router()).status
+
+
 def tag(cos, key: str, tags: Dict[str, str]) -> None:
     cos.client().put_object_tagging(Bucket=BUCKET, Key=key,
                                     Tagging={"TagSet": {"Tag": [{"Key": k, "Value": v} for k, v in tags.items()]}})
@@ -65,7 +80,8 @@ def tag(cos, key: str, tags: Dict[str, str]) -> None:
 def mixed_run(cos, settings) -> Mixed:
     run = Mixed()
     client = cos.client()
-    for key in [*OUTPUTS[:3], "out/dup.jpg", f"out/{run.unfinished}.mp4", f"out/{run.processing}.mp4"]:
+    for key in [*OUTPUTS[:3], "out/dup.jpg", f"out/{run.unfinished}.mp4", f"out/{run.processing}.mp4",
+                f"out/{run.recovered}.mp4"]:
         # out/gone.jpg is never written: "missing"
         client.put_object(Bucket=BUCKET, Key=key, Body=b"output")
     tag(cos, "out/full-tags.jpg", {f"user-{n}": str(n) for n in range(10)})  # no room for ours: "skipped"
@@ -89,4 +105,6 @@ def mixed_run(cos, settings) -> Mixed:
     run.send(cos, settings, run.processing, job_body(run.processing, "Transcode", input_key="videos/p.mp4"), "req-processing")
 
     run.send(cos, settings, run.waiting, job_body(run.waiting, "Transcode", "Running", input_key="videos/w.mp4"), "req-waiting")
+    status = sweep_delivers(settings, job_body(run.recovered, "Snapshot", input_key="videos/r.mp4"), "sweep-1")
+    run.statuses.setdefault(run.recovered, []).append(status)
     return run

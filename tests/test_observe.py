@@ -74,12 +74,14 @@ def test_the_scenario_answered_as_expected(world):
     _, _, run = world
     assert run.statuses[run.unfinished] == [503]  # COS failed: CI is asked to retry
     assert run.statuses[run.duplicate] == [200, 200]
+    assert run.statuses[run.recovered] == [200]
 
 
 @pytest.mark.parametrize("which, outcome, line", [
     ("processed", "processed", "processed"),
     ("failed", "failed", "failed: InvalidArgument the input media has no video stream"),
     ("duplicate", "processed", "processed"),
+    ("recovered", "processed", "processed"),
     ("unfinished", "unfinished", "seen but not finished"),
     ("never", "never seen", "never seen"),
 ])
@@ -88,6 +90,26 @@ def test_inspect_verdicts(world, capsys, which, outcome, line):
     story = inspect_json(capsys, getattr(run, which))
     assert story["verdict"]["outcome"] == outcome
     assert story["verdict"]["line"] == line
+
+
+def test_inspect_counts_an_identical_redelivery(world, capsys):
+    story = inspect_json(capsys, world[2].duplicate)
+    deliveries = story["deliveries"]
+    assert [(d["request_id"], d["source"], d["recorded"]) for d in deliveries] == [
+        ("req-dup-1", "url", True), ("req-dup-2", "url", True)]
+    assert deliveries[0]["sha256"] == deliveries[1]["sha256"]  # identical bodies: one archived object
+    assert len(story["archive"]) == 1 and deliveries[0]["archive_key"] == story["archive"][0]["key"]
+    done = [m for m in story["markers"] if m["name"] == "done"]
+    assert done[0]["body"]["request_id"] == "req-dup-1" and done[0]["body"]["source"] == "url"
+    assert story["notify"] == {"ran": False, "why": "not configured, switched off, or nothing processed"}
+
+
+def test_inspect_shows_the_sweep_as_the_source(world, capsys):
+    run: Mixed = world[2]
+    story = inspect_json(capsys, run.recovered)
+    assert [(d["source"], d["request_id"]) for d in story["deliveries"]] == [("reconcile", "sweep-1")]
+    code, out, _ = cli(capsys, "inspect", run.recovered, "--bucket", BUCKET)
+    assert re.search(r"1\. .* UTC  reconcile\s+Success\s+sha256 [0-9a-f]{16}  request sweep-1", out), out
 
 
 def test_inspect_processing_is_a_live_lease(world, capsys):
@@ -160,11 +182,17 @@ def _report_json(capsys, *extra: str) -> Dict[str, Any]:
 
 def test_report_counts_match_what_was_sent(world, capsys):
     data = _report_json(capsys)
-    assert data["callbacks"] == 6
-    assert data["outcomes"] == {"processed": 2, "failed": 1, "processing": 1, "unfinished": 2}
+    run: Mixed = world[2]
+    assert data["callbacks"] == 7
+    assert data["outcomes"] == {"processed": 3, "failed": 1, "processing": 1, "unfinished": 2}
+    # 8 deliveries: one each, plus CI's identical retry of the duplicate job.
+    assert (data["deliveries"], data["duplicates"]) == (8, 1)
+    assert data["delivery_sources"] == {"reconcile": 1, "url": 7}
+    assert data["recovered_by_sweep"] == [run.recovered]
+    assert data["callbacks_without_delivery_records"] == 0
     by_tag = {(r["kind"], r["tag"]): r["outcomes"] for r in data["by_kind_tag"]}
     assert by_tag[("job", "SmartCover")] == {"processed": 1}
-    assert by_tag[("job", "Snapshot")] == {"processed": 1}
+    assert by_tag[("job", "Snapshot")] == {"processed": 2}
     assert by_tag[("job", "Transcode")] == {"failed": 1, "processing": 1, "unfinished": 2}
     assert data["failures"] == [{"tag": "Transcode", "code": "InvalidArgument",
                                  "message": "the input media has no video stream", "count": 1,
@@ -172,7 +200,7 @@ def test_report_counts_match_what_was_sent(world, capsys):
     assert {r["id"] for r in data["unfinished"]} == {world[2].unfinished, world[2].processing, world[2].waiting}
     # Processed and failed callbacks have a delay (end time 5 s before sending → done marker).
     delay = data["delay_seconds"]
-    assert delay["count"] == 3
+    assert delay["count"] == 4
     assert 4 <= delay["p50"] <= 60 and delay["p50"] <= delay["p90"] <= delay["p99"]
 
 
@@ -191,7 +219,7 @@ def test_report_in_a_pipe_prints_tables_and_no_control_characters(world, capsys)
     assert "InvalidArgument" in out and "the input media has no video stream" in out
     assert not CONTROL.search(out), repr(CONTROL.search(out))
     assert not CONTROL.search(err)
-    assert "reading callbacks: done, 6/6 (100%)" in err  # the plain progress line
+    assert "reading callbacks: done, 7/7 (100%)" in err  # the plain progress line
 
 
 def test_report_percentiles_nearest_rank():
@@ -251,7 +279,7 @@ def test_report_html_renders_in_headless_chromium(world, capsys, tmp_path):
         tables = re.findall(r"<table>.*?</table>", dom.stdout, re.S)
         assert len(tables) >= 6
         first = re.sub(r"<[^>]+>", " ", tables[0]).split()
-        assert first[-8:] == ["6", "2", "1", "1", "2", "6", "0", "0"]
+        assert first[-8:] == ["7", "3", "1", "1", "2", "8", "1", "1"]
         assert len(re.findall(r'<rect class="bar ', dom.stdout)) >= 1
         assert "InvalidArgument" in dom.stdout
 

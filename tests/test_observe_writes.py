@@ -3,13 +3,15 @@ Ctrl-C, runs and reviews, and records other features write (sweep summaries, che
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
+import time
 from typing import Any, Dict
 
 import pytest
 
-from conftest import TOKEN, apigw_event, invoke
+from conftest import BUCKET, TOKEN, apigw_event, invoke
 from observe_scenario import job_body
 from test_observe import cli, inspect_json
 
@@ -67,22 +69,44 @@ def test_report_lists_the_sweep_summaries_of_the_window(cos, settings, capsys, m
     assert "Sweeps" in out and "sweep-1" in out
 
 
-def test_inspect_shows_a_checkpoint_next_to_the_lease_markers(cos, settings, capsys, monkeypatch):
-    """A continuation's checkpoint (long jobs split over invocations) is part of the story."""
-    from conftest import BUCKET
+def test_inspect_shows_a_chain_of_continuations(cos, settings, capsys, monkeypatch):
+    """A job too big for one invocation (issue 12): its checkpoint beside the lease markers while
+    the chain runs, the steps in the done marker once it finished."""
+    import time as clock
 
     monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
-    monkeypatch.setenv("CI_CALLBACK_TOKENS", TOKEN)
     job = "j0000000000000000000000000000c001"
+    base = f"ci-markers/job/{job}/Success/"
     status, _ = invoke(apigw_event(job_body(job, "Transcode")), settings)
     assert status == 200
-    _put(cos, f"ci-markers/job/{job}/Success/checkpoint.json", {"schema": 1, "next": 5, "of": 9})
+    # Mid-chain: the done marker is not there yet, the lease is renewed, the checkpoint says how far.
+    cos.client().delete_object(Bucket=BUCKET, Key=f"{base}done.json")
+    _put(cos, f"{base}lease-1.json", {"status": "in-progress", "owner": "step-2", "nonce": "n",
+                                      "expires_at": clock.time() + 300})
+    checkpoint = {"schema": "ci-callback/checkpoint/1", "kind": "job", "id": job, "state": "Success", "step": 2,
+                  "tasks": {"total": 3003, "index": 3, "cursor": 1200, "ahead": [1203], "done": 1201},
+                  "status": "continuing"}
+    _put(cos, f"{base}checkpoint.json", checkpoint)
     story = inspect_json(capsys, job)
-    assert [c["key"] for c in story["continuations"]] == [f"ci-markers/job/{job}/Success/checkpoint.json"]
-    assert story["continuations"][0]["body"] == {"schema": 1, "next": 5, "of": 9}
-    code, out, _ = cli(capsys, "inspect", job, "--bucket", BUCKET)
-    assert "Continuations" in out and "checkpoint.json" in out
+    assert [c["key"] for c in story["continuations"]] == [f"{base}checkpoint.json"]
+    assert story["continuations"][0]["summary"] == "step 2, 1201 of 3003 tasks done (continuing)"
+    assert story["verdict"]["outcome"] == "processing"
+    assert story["verdict"]["line"].startswith("processing (continuing: step 2, 1201 of 3003 tasks done (continuing); ")
+
+    # The chain broke (lease expired, checkpoint left): replay resumes it.
+    _put(cos, f"{base}lease-1.json", {"status": "in-progress", "owner": "step-2", "nonce": "n", "expires_at": 1})
+    story = inspect_json(capsys, job)
+    assert story["verdict"]["outcome"] == "unfinished" and "replay resumes it" in story["verdict"]["line"]
+
+    # Finished: the last step wrote done (with the step count) and deleted the checkpoint.
+    cos.client().delete_object(Bucket=BUCKET, Key=f"{base}checkpoint.json")
+    _put(cos, f"{base}done.json", {"status": "done", "request_id": "step-3", "source": "continuation", "steps": 3,
+                                   "notify": {"ran": False}})
+    story = inspect_json(capsys, job)
     assert story["verdict"]["outcome"] == "processed"
+    assert [c["summary"] for c in story["continuations"]] == ["finished in 3 steps (2 continuation(s))"]
+    code, out, _ = cli(capsys, "inspect", job, "--bucket", BUCKET)
+    assert "Continuations" in out and "finished in 3 steps" in out
 
 
 @pytest.mark.parametrize("event, kind, callback_id, found", [
@@ -144,3 +168,112 @@ def test_ctrl_c_on_a_real_replay_leaves_nothing_half_written(cos, settings):
     done = {k.split("/")[2] for k in markers if k.endswith("/done.json")}
     leased = {k.split("/")[2] for k in markers if "/lease-" in k}
     assert len(done) == len(results) and leased == done  # no lease without its done marker
+
+
+# ---------------------------------------------------------------- the per-delivery record (runtime)
+
+
+def test_notify_is_recorded_in_the_done_marker_and_inspect_shows_it(cos, settings, capsys, monkeypatch):
+    from fake_scf import FakeSCF
+
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    job = "j0000000000000000000000000000e001"
+    with FakeSCF("AKIDlocaltest", "localtestkey", token="localtesttoken") as scf:
+        notifying = settings.replace(notify_function="downstream", notify_endpoint=scf.endpoint)
+        status, payload = invoke(apigw_event(job_body(job, "Transcode")), notifying)
+        assert (status, payload["status"]) == (200, "processed")
+        [call] = scf.invocations
+    story = inspect_json(capsys, job)
+    assert story["notify"]["ran"] is True and story["notify"]["function"] == "downstream"
+    assert story["notify"]["request_id"] == call.request_id
+    code, out, _ = cli(capsys, "inspect", job, "--bucket", BUCKET)
+    assert f"Notify: ran (downstream), request {call.request_id}" in out
+
+
+def test_a_lost_delivery_record_never_fails_the_callback(cos, settings, capsys):
+    """The record is for counting; the archived body is what must be safe. A WARN, and on."""
+    from ci_callback import log
+    from ci_callback_dev.localcos import Fault
+    from test_actions import list_keys
+
+    lines = io.StringIO()
+    log.set_stream(lines)
+    try:
+        cos.inject(Fault(status=403), when=lambda r: r.method == "PUT" and "/deliveries/" in r.path, times=None)
+        status, payload = invoke(apigw_event(job_body("j0000000000000000000000000000e002", "Transcode")), settings)
+        cos.clear_faults()
+    finally:
+        log.set_stream(None)
+    assert (status, payload["status"]) == (200, "processed")
+    assert not [k for k in list_keys(cos, BUCKET, "ci-inbox/") if "/deliveries/" in k]
+    warned = [json.loads(line) for line in lines.getvalue().splitlines() if '"delivery record not written"' in line]
+    assert warned and warned[0]["level"] == "WARN"
+
+
+def test_the_delivery_record_is_written_beside_the_archive_not_after_it(cos, settings):
+    """Both writes in flight at once: a slow COS costs one slow round trip, not two."""
+    from ci_callback_dev.localcos import Fault
+
+    slow = 0.4
+    cos.inject(Fault(delay=slow), when=lambda r: r.method == "PUT" and r.path.startswith("/ci-inbox/"), times=None)
+    started = time.monotonic()
+    status, _ = invoke(apigw_event(job_body("j0000000000000000000000000000e003", "Transcode")), settings)
+    elapsed = time.monotonic() - started
+    cos.clear_faults()
+    assert status == 200
+    inbox_puts = [r for r in cos.requests if r.method == "PUT" and r.path.startswith("/ci-inbox/")]
+    assert len(inbox_puts) == 2 and any("/deliveries/" in r.path for r in inbox_puts)
+    assert elapsed < 2 * slow, f"{elapsed:.2f} s: the two inbox writes ran one after the other"
+
+
+def test_delivery_records_name_what_a_count_needs(cos, settings):
+    from ci_callback import keys
+    from test_actions import list_keys, read_json
+
+    job = "j0000000000000000000000000000e004"
+    body = job_body(job, "Transcode")
+    for request_id in ("ci-try-1", "ci-try-2"):
+        invoke(apigw_event(body), settings, {"request_id": request_id, "time_limit_in_ms": 10000})
+    records = [k for k in list_keys(cos, BUCKET, f"ci-inbox/job/{job}/") if keys.is_delivery_key("ci-inbox/", k)]
+    assert len(records) == 2
+    names = sorted((keys.parse_delivery_key("ci-inbox/", k) for k in records), key=lambda n: n.received_at)
+    assert [(n.kind, n.callback_id, n.source, n.state, n.request_id) for n in names] == [
+        ("job", job, "url", "Success", "ci-try-1"), ("job", job, "url", "Success", "ci-try-2")]
+    document = read_json(cos, BUCKET, records[0])
+    assert set(document) == {"schema", "kind", "id", "state", "received_at", "source", "request_id", "sha256",
+                             "archive_key"}
+    assert document["archive_key"].startswith(f"ci-inbox/job/{job}/Success-")
+    assert document["sha256"][:16] in document["archive_key"]
+
+
+def test_replay_records_its_source_and_never_replays_a_delivery_record(cos, settings, capsys, monkeypatch):
+    from ci_callback.replay import select
+    from ci_callback.services import Services
+
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    monkeypatch.setenv("CI_CALLBACK_TOKENS", TOKEN)
+    job = "j0000000000000000000000000000e005"
+    invoke(apigw_event(job_body(job, "Transcode")), settings)
+    selected = list(select(Services(settings).storage, BUCKET, settings, f"job/{job}/"))
+    assert len(selected) == 1 and "/deliveries/" not in selected[0]
+    code, out, err = cli(capsys, "replay", "--bucket", BUCKET, "--prefix", f"job/{job}/", "--quiet", "--force")
+    assert code == 0, err
+    story = inspect_json(capsys, job)
+    assert [d["source"] for d in story["deliveries"]] == ["url", "replay"]
+    assert story["deliveries"][1]["request_id"] == f"replay:{selected[0]}"
+
+
+def test_a_bucket_from_before_delivery_records_is_read_from_the_archive(cos, settings, capsys, monkeypatch):
+    from test_actions import list_keys
+
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    job = "j0000000000000000000000000000e006"
+    invoke(apigw_event(job_body(job, "Transcode")), settings)
+    for key in [k for k in list_keys(cos, BUCKET, "ci-inbox/") if "/deliveries/" in k]:
+        cos.client().delete_object(Bucket=BUCKET, Key=key)
+    story = inspect_json(capsys, job)
+    assert story["deliveries_recorded"] is False
+    assert [(d["source"], d["recorded"]) for d in story["deliveries"]] == [("url", False)]
+    code, out, _ = cli(capsys, "report", "--bucket", BUCKET, "--since", "1h", "--json", "--quiet")
+    data = json.loads(out)
+    assert data["callbacks_without_delivery_records"] == 1 and data["duplicates"] == 0

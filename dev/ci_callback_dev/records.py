@@ -36,8 +36,6 @@ TERMINAL = {
 }
 FAILED_STATES = ("Failed", "Cancel")
 SOURCES = ("url", "queue", "reconcile", "replay", "continuation")
-DELIVERIES = "deliveries/"
-STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 
 
 def utc(value: Any) -> Optional[datetime]:
@@ -70,11 +68,11 @@ def is_terminal(kind: str, state: Optional[str]) -> bool:
 
 
 def id_prefix(archive_prefix: str, kind: str, callback_id: str) -> str:
-    return f"{archive_prefix}{kind}/{keys.encode_id(callback_id)}/"
+    return keys.archive_prefix_of(archive_prefix, kind, callback_id)
 
 
 def marker_id_prefix(marker_prefix: str, kind: str, callback_id: str) -> str:
-    return f"{marker_prefix}{kind}/{keys.encode_id(callback_id)}/"
+    return keys.marker_prefix_of(marker_prefix, kind, callback_id)
 
 
 def _decode(segment: str) -> str:
@@ -139,36 +137,13 @@ def parse_archive_key(archive_prefix: str, key: str) -> Optional[ArchiveEntry]:
     return ArchiveEntry(key, parts[0], _decode(parts[1]), _decode(state), sha16, None)
 
 
-def delivery_key_fields(name: str) -> Optional[Tuple[datetime, str, str, str]]:
-    """(received_at, source, state, request id) from a delivery record's file name.
-
-    The name carries everything a count needs, so a report lists and never reads them:
-    ``<yyyymmddTHHMMSS.ffffffZ>-<source>-<state>-<request id>.json``.
-    """
-    if not name.endswith(".json"):
-        return None
-    parts = name[: -len(".json")].split("-", 3)
-    if len(parts) != 4:
-        return None
-    try:
-        stamp = datetime.strptime(parts[0], STAMP_FORMAT).replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-    return stamp, _decode(parts[1]), _decode(parts[2]), _decode(parts[3])
-
-
 def parse_delivery_key(archive_prefix: str, key: str) -> Optional[Tuple[str, str, Delivery]]:
-    rest = key[len(archive_prefix):] if key.startswith(archive_prefix) else None
-    if rest is None:
+    """(kind, id, delivery) from a delivery record's key alone (``keys.delivery_key``)."""
+    name = keys.parse_delivery_key(archive_prefix, key)
+    if name is None:
         return None
-    parts = rest.split("/")
-    if len(parts) != 4 or parts[0] not in KINDS or parts[2] + "/" != DELIVERIES:
-        return None
-    fields = delivery_key_fields(parts[3])
-    if fields is None:
-        return None
-    received, source, state, request_id = fields
-    return parts[0], _decode(parts[1]), Delivery(received, source, request_id, state, None, None, True, key)
+    return name.kind, name.callback_id, Delivery(name.received_at, name.source, name.request_id, name.state,
+                                                 None, None, True, key)
 
 
 def parse_marker_key(marker_prefix: str, key: str) -> Optional[Tuple[str, str, Marker]]:
@@ -228,7 +203,7 @@ class Bucket:
 
     @property
     def failures_prefix(self) -> str:
-        return f"{self.index_prefix}failures/"
+        return keys.failures_prefix(self.index_prefix)
 
     @property
     def sweeps_prefix(self) -> str:

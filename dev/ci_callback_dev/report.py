@@ -438,8 +438,7 @@ def render_terminal(summary: Summary, stream: Any) -> None:
     console = Console(file=target, width=None if tty else 1000, highlight=False, force_terminal=None if tty else False)
     console.print(window_line(summary), markup=False)
     for table in tables(summary):
-        rich_table = RichTable(title=Text(table.title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
-                               caption=Text(table.note) if table.note else None, caption_justify="left")
+        rich_table = RichTable(title=Text(table.title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
         for n, header in enumerate(table.headers):
             rich_table.add_column(header, justify="right" if n in table.numeric else "left", overflow="fold")
         for row in table.rows:
@@ -447,6 +446,9 @@ def render_terminal(summary: Summary, stream: Any) -> None:
         if not table.rows:
             rich_table.add_row(*(Text(c) for c in ["none"] + [""] * (len(table.headers) - 1)))
         console.print(rich_table)
+        if table.note:  # below the table, not a caption: a caption wraps at the table's width
+            console.print(Text(f"  {table.note}", style="dim"))
+            console.print()
     if not tty:
         stream.write("\n".join(line.rstrip() for line in target.getvalue().splitlines()) + "\n")
 

@@ -149,10 +149,14 @@ def judge(facts: Facts, bucket: str, now: Optional[float] = None) -> Verdict:
             return Verdict(FAILED, f"failed: {ci_said}", None, state)
         return Verdict(PROCESSED, "processed", None, state)
     lease = live_lease(facts, state, now)
+    chained = _checkpoint(facts, state)
     if lease is not None:
         expires = datetime.fromtimestamp(float((lease.body or {}).get("expires_at") or 0), timezone.utc)
-        return Verdict(PROCESSING, f"processing ({lease.name} held until {_when(expires)})", None, state)
+        going = f"continuing: {checkpoint_summary(chained.body)}; " if chained is not None else ""
+        return Verdict(PROCESSING, f"processing ({going}{lease.name} held until {_when(expires)})", None, state)
     detail = f" (CI reported {state}: {ci_said})" if failed else ""
+    if chained is not None:  # a chain broke: the next claim resumes from its checkpoint
+        detail += f" (a chain stopped at {checkpoint_summary(chained.body)}; replay resumes it)"
     return Verdict(UNFINISHED, f"seen but not finished{detail}", replay_fix(bucket, facts.kind, facts.id), state)
 
 
@@ -391,32 +395,57 @@ def _why_untagged(bucket: Bucket, ref: Any, tags: Mapping[str, str], ours: Mappi
 
 
 def _notify(facts: Facts, verdict: Verdict) -> Dict[str, Any]:
+    """From the done marker, which records whether notify ran (``{"ran": …, "function", "request_id"}``)."""
     if verdict.state is None:
         return {"ran": None, "why": "nothing processed"}
     done = done_marker(facts, verdict.state)
     if done is None or done.body is None:
         return {"ran": False if verdict.outcome != PROCESSED else None, "why": "no done marker"}
     notify = done.body.get("notify")
-    if notify is None:
-        return {"ran": None, "why": "the done marker does not record notify (written before notify was recorded)"}
-    if not notify:
+    if not isinstance(notify, dict):
+        return {"ran": None, "why": "the done marker predates notify being recorded"}
+    if not notify.get("ran"):
         return {"ran": False, "why": "not configured, switched off, or nothing processed"}
     return {"ran": True, "function": notify.get("function"), "event_id": notify.get("event_id"),
             "request_id": notify.get("request_id")}
 
 
 def _continuations(facts: Facts) -> List[Dict[str, Any]]:
-    """Checkpoints (issue 12) next to the lease markers, and deliveries from continuations."""
-    found = []
+    """A chain of continuations (issue 12): its checkpoint beside the lease markers while it
+    runs (or after it broke), the steps the done marker counts once it finished, and any
+    delivery recorded with the source "continuation"."""
+    found: List[Dict[str, Any]] = []
     for state, markers in sorted(facts.markers.items()):
         for marker in markers:
             if marker.name.startswith("checkpoint"):
-                found.append({"state": state, "key": marker.key, "at": _iso(marker.modified), "body": marker.body})
+                found.append({"state": state, "key": marker.key, "at": _iso(marker.modified), "body": marker.body,
+                              "summary": checkpoint_summary(marker.body)})
+            elif marker.name == "done" and marker.body and int(marker.body.get("steps") or 1) > 1:
+                steps = int(marker.body["steps"])
+                found.append({"state": state, "key": marker.key, "at": _iso(marker.modified), "steps": steps,
+                              "summary": f"finished in {steps} steps ({steps - 1} continuation(s))"})
     for delivery in facts.deliveries:
         if delivery.source == "continuation":
             found.append({"state": delivery.state, "key": delivery.key, "at": _iso(delivery.received_at),
-                          "request_id": delivery.request_id})
+                          "request_id": delivery.request_id, "summary": "delivered as a continuation"})
     return found
+
+
+def checkpoint_summary(body: Optional[Mapping[str, Any]]) -> str:
+    """``step 2, 1202 of 3003 tasks done (continuing)`` from a checkpoint, read defensively."""
+    if not body:
+        return "checkpoint (unreadable)"
+    raw = body.get("tasks")
+    tasks: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+    parts = [f"step {body['step']}" if body.get("step") is not None else "checkpoint"]
+    if tasks.get("total") is not None:
+        parts.append(f"{tasks.get('done', '?')} of {tasks['total']} tasks done")
+    text = ", ".join(parts)
+    return text + (f" ({body['status']})" if body.get("status") else "")
+
+
+def _checkpoint(facts: Facts, state: str) -> Optional[Marker]:
+    return next((m for m in facts.markers.get(state, []) if m.name.startswith("checkpoint")), None)
 
 
 # ---------------------------------------------------------------- the story as text
@@ -436,10 +465,13 @@ def render(story: Story) -> str:
     lines.append("")
     lines.append(f"Deliveries ({len(deliveries)})" + ("" if facts.deliveries or not deliveries else
                                                     " — inferred from the archive: no per-delivery records"))
+    states_seen: set[Optional[str]] = set()
     for n, d in enumerate(deliveries, 1):
         digest = (d.sha256 or "")[:16] or (d.archive_key or "").rsplit("-", 1)[-1].replace(".json", "")
+        again = "  (re-delivery)" if d.state in states_seen else ""
+        states_seen.add(d.state)
         lines.append(f"  {n:>2}. {_when(d.received_at)}  {d.source:<12} {d.state or '?':<8} sha256 {digest or '?'}"
-                     + (f"  request {d.request_id}" if d.request_id else ""))
+                     + (f"  request {d.request_id}" if d.request_id else "") + again)
     if not deliveries:
         lines.append("  none archived")
     lines.append("")
@@ -453,7 +485,7 @@ def render(story: Story) -> str:
             expires = float(m.body.get("expires_at") or 0)
             extra = f"  {m.body.get('status')}, owner {m.body.get('owner')}, expires {_when(datetime.fromtimestamp(expires, timezone.utc))}"
         elif m.body and m.name == "done":
-            extra = f"  by {m.body.get('request_id')}"
+            extra = f"  by {m.body.get('request_id')}" + (f" ({m.body['source']})" if m.body.get("source") else "")
         lines.append(f"  {m.state:<8} {m.name:<11} {_when(m.modified)}{extra}")
     if not all_markers:
         lines.append("  none")
@@ -461,7 +493,7 @@ def render(story: Story) -> str:
         lines.append("")
         lines.append("Continuations")
         for c in story.continuations:
-            lines.append(f"  {c.get('state') or '?':<8} {_when(utc(c.get('at')))}  {c.get('key')}")
+            lines.append(f"  {c.get('state') or '?':<8} {_when(utc(c.get('at')))}  {c.get('summary')}  {c.get('key')}")
     lines.append("")
     lines.append("Index and failure records")
     for doc in story.index:
@@ -484,7 +516,9 @@ def render(story: Story) -> str:
     lines.append("")
     notify = story.notify
     if notify.get("ran"):
-        lines.append(f"Notify: ran ({notify.get('function')}), event_id {notify.get('event_id') or notify.get('request_id')}")
+        ids = [f"event_id {notify['event_id']}" if notify.get("event_id") else "",
+               f"request {notify['request_id']}" if notify.get("request_id") else ""]
+        lines.append(f"Notify: ran ({notify.get('function')}), " + ", ".join(i for i in ids if i))
     elif notify.get("ran") is False:
         lines.append(f"Notify: did not run ({notify.get('why')})")
     else:

@@ -160,7 +160,7 @@ def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[
             continue
         started = time.monotonic()
         log.set_level(run_settings.log_level)
-        inv = Invocation(settings=run_settings, services=services)
+        inv = Invocation(settings=run_settings, services=services, source="replay")
         response = _answer(partial(archived_request, document, token, f"replay:{key}"), inv, router, started)
         payload = json.loads(response["body"])
         results.append(ReplayResult(key, response["statusCode"], payload.get("status", ""), payload.get("reason", "")))

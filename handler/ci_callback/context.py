@@ -22,6 +22,9 @@ class Invocation:
     deadline: float | None = None  # time.monotonic() by which to be done
     actions: list[dict[str, Any]] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)  # added to the invocation's "callback" log line
+    # How the callback arrived: "url" (Function URL / API Gateway), "queue" (CMQ), "reconcile"
+    # (found by the sweep in CI's list), "replay" (re-driven from the inbox), "continuation".
+    source: str = "url"
 
     def record(self, action: str, **details: Any) -> None:
         self.actions.append({"action": action, **details})

@@ -9,9 +9,11 @@ archived (or archiving itself is what failed).
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
+from datetime import datetime, timezone
 from typing import Any
 
-from . import idempotency, inbox, log, policy
+from . import idempotency, inbox, keys, log, policy
 from .context import Invocation
 from .errors import InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
@@ -93,10 +95,13 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         else:
             digest = inbox.body_digest(request.body)  # hashed once, for the key and the document
             key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
+            delivery = _record_delivery(inv, bucket, region, callback, digest, key)
             try:
                 storage.put_json(bucket, key, inbox.archive_document(request, callback, digest), region)
             except StorageError as exc:
+                _settle(delivery, callback)
                 return _unavailable(callback, exc, inv, archived=False)
+            _settle(delivery, callback)
             inv.record("archive", bucket=bucket, key=key)
             inv.fields["archive_key"] = key
 
@@ -147,10 +152,42 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         raise
     if lease is not None:
         try:
-            idempotency.complete(storage, lease, {"request_id": inv.request_id})
+            idempotency.complete(storage, lease, _done_summary(inv))
         except StorageError as exc:  # actions are done and idempotent: a retry is harmless
             log.warn("done marker not written", error=str(exc), **describe(callback))
     return response
+
+
+def _done_summary(inv: Invocation) -> dict[str, Any]:
+    """What the done marker keeps: who finished, how the callback came, and whether notify ran
+    (``ci-callback inspect`` reads it; nothing else records a notify in the bucket)."""
+    notified = next((a for a in inv.actions if a["action"] == "notify"), None)
+    notify: dict[str, Any] = {"ran": False}
+    if notified is not None:
+        notify = {"ran": True, "function": notified.get("function"), "request_id": notified.get("request_id")}
+    return {"request_id": inv.request_id, "source": inv.source, "notify": notify}
+
+
+def _record_delivery(inv: Invocation, bucket: str, region: str | None, callback: Callback, digest: str,
+                     archive_key: str) -> Future[None]:
+    """Start writing this delivery's record beside the archived body, in parallel with the
+    archive write, so it costs no round trip on the critical path. Part of "archive"."""
+    settings = inv.settings
+    received = datetime.now(timezone.utc)
+    key = keys.delivery_key(settings.archive_prefix, callback.kind, callback.id, callback.state, inv.source,
+                            received, inv.request_id)
+    document = inbox.delivery_document(callback, inv.source, inv.request_id, received, digest, archive_key)
+    inv.fields["delivery_key"] = key
+    return inv.adapters.pool.submit(inv.adapters.storage.put_json, bucket, key, document, region)
+
+
+def _settle(delivery: Future[None], callback: Callback) -> None:
+    """Wait for the delivery record. Losing one only loses a count, never the callback:
+    a WARN, and processing goes on (the archived body is what must be safe)."""
+    try:
+        delivery.result()
+    except StorageError as exc:
+        log.warn("delivery record not written", error=str(exc), **describe(callback))
 
 
 def _lease_ttl(inv: Invocation) -> int:
