@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 import time
 from typing import Any, Dict
@@ -164,6 +165,8 @@ def test_ctrl_c_on_a_real_replay_leaves_nothing_half_written(cos, settings):
     assert 0 < len(results) < len(jobs)
     assert {r["outcome"] for r in results} == {"processed"}
     assert f"stopped after {len(results)} of {len(jobs)}" in err
+    assert "interrupted: finishing the item in flight" in err
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", out + err)  # a pipe: plain lines only
     markers = list_keys(cos, BUCKET, "ci-markers/")
     done = {k.split("/")[2] for k in markers if k.endswith("/done.json")}
     leased = {k.split("/")[2] for k in markers if "/lease-" in k}
