@@ -85,3 +85,12 @@ def invoke(event, settings, context=None, **kwargs):
 
     response = handle(event, context or {"request_id": "test", "time_limit_in_ms": 10000}, settings=settings, **kwargs)
     return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.fixture
+def fake_ci():
+    """The local CI query API (``fake_ci.FakeCI``), checking signatures with the role's fake keys."""
+    from fake_ci import FakeCI
+
+    with FakeCI(secret_id="AKIDlocaltest", secret_key="localtestkey") as server:
+        yield server

@@ -58,18 +58,24 @@ class Mixed:
         return status
 
 
-def sweep_delivers(settings, body: str, request_id: str) -> int:
-    """What the reconcile sweep does with a final job CI never delivered: the same pipeline,
-    with the invocation's source set to "reconcile"."""
-    from ci_callback.app import default_router
-    from ci_callback.context import Invocation
-    from ci_callback.http import HttpRequest
-    from ci_callback.pipeline import process
+def sweep(settings, ci, job_id: str, request_id: str) -> int:
+    """CI's delivery of JOB_ID was lost: the reconcile sweep (a real timer event through the
+    handler, against the fake CI's list API) finds the final job and processes it."""
+    from ci_callback.app import handle
+    from fake_ci import QUEUE
 
-    request = HttpRequest("POST", "/reconcile", {"content-type": "application/xml"}, {}, body.encode("utf-8"),
-                          request_id=request_id)
-    inv = Invocation(request_id=request_id, settings=settings, deadline=time.monotonic() + 10, source="reconcile")
-    return process(request, inv, default_router()).status
+    now = datetime.now(timezone.utc)
+    ci.add_job(job_id, "Snapshot", "Success", BUCKET, "videos/r.mp4",
+               outputs=[(BUCKET, "ap-guangzhou", f"out/{job_id}.mp4")], queue_id=QUEUE,
+               created=now - timedelta(minutes=3), ended=now - timedelta(seconds=5))
+    spec = {"reconcile": {"lookback_minutes": 60, "settle_minutes": 0, "inbox": False, "sources": [
+        {"bucket": BUCKET, "region": "ap-guangzhou", "queue": QUEUE, "tags": ["Snapshot"]}]}}
+    event = {"Type": "Timer", "TriggerName": "ci-callback-reconcile", "Time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "Message": json.dumps(spec)}
+    result = handle(event, {"request_id": request_id, "time_limit_in_ms": 60000},
+                    settings=settings.replace(ci_endpoint=ci.url))
+    assert result["status"] == "complete" and result["processed"] == 1, result
+    return 200
 
 
 def tag(cos, key: str, tags: Dict[str, str]) -> None:
@@ -77,7 +83,7 @@ def tag(cos, key: str, tags: Dict[str, str]) -> None:
                                     Tagging={"TagSet": {"Tag": [{"Key": k, "Value": v} for k, v in tags.items()]}})
 
 
-def mixed_run(cos, settings) -> Mixed:
+def mixed_run(cos, settings, ci) -> Mixed:
     run = Mixed()
     client = cos.client()
     for key in [*OUTPUTS[:3], "out/dup.jpg", f"out/{run.unfinished}.mp4", f"out/{run.processing}.mp4",
@@ -105,6 +111,5 @@ def mixed_run(cos, settings) -> Mixed:
     run.send(cos, settings, run.processing, job_body(run.processing, "Transcode", input_key="videos/p.mp4"), "req-processing")
 
     run.send(cos, settings, run.waiting, job_body(run.waiting, "Transcode", "Running", input_key="videos/w.mp4"), "req-waiting")
-    status = sweep_delivers(settings, job_body(run.recovered, "Snapshot", input_key="videos/r.mp4"), "sweep-1")
-    run.statuses.setdefault(run.recovered, []).append(status)
+    run.statuses.setdefault(run.recovered, []).append(sweep(settings, ci, run.recovered, "sweep-1"))
     return run

@@ -36,7 +36,8 @@ from ci_callback_dev import deploycheck  # noqa: E402 - conftest puts handler/ a
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-TOKEN_ENV = {"CI_CALLBACK_TOKENS": "tok-for-tests"}
+# What a deploy needs: a token, and the reconcile timer's cron (the trigger is created closed).
+TOKEN_ENV = {"CI_CALLBACK_TOKENS": "tok-for-tests", "CI_CALLBACK_RECONCILE_CRON": "0 */30 * * * * *"}
 
 NODE_MISSING = deploycheck.tool_missing(ROOT)
 needs_node = pytest.mark.skipif(NODE_MISSING is not None, reason=f"check-deploy needs node: {NODE_MISSING}")
@@ -90,8 +91,10 @@ def test_repository_resolves_and_is_deployable() -> None:
     assert fn["Runtime"] == "Python3.10" and fn["FunctionName"] == "ci-callback-dev"
     assert fn["Environment"] == {"CI_CALLBACK_TOKENS": "<redacted: 1 value>"}
     assert "tok-for-tests" not in json.dumps(summary)
-    (trigger,) = summary["triggers"]
+    trigger, timer = summary["triggers"]
     assert trigger["Type"] == "http"
+    # The sweep's timer: created closed unless CI_CALLBACK_RECONCILE_ENABLE is set.
+    assert (timer["Type"], timer["TriggerDesc"], timer["Enable"]) == ("timer", "0 */30 * * * * *", "CLOSE")
     assert json.loads(trigger["TriggerDesc"]) == {"AuthType": "NONE",
                                                   "NetConfig": {"EnableIntranet": False, "EnableExtranet": True}}
     assert fn["Layers"][0]["LayerName"] == "ci-callback-deps"
@@ -106,6 +109,7 @@ def test_every_setting_is_declared() -> None:
 @needs_node
 def test_main_prints_redacted_config_and_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI_CALLBACK_TOKENS", "secret-a,secret-b")
+    monkeypatch.setenv("CI_CALLBACK_RECONCILE_CRON", TOKEN_ENV["CI_CALLBACK_RECONCILE_CRON"])
     assert deploycheck.main(["check", "--root", str(ROOT), "--stage", "dev"]) == 0
     out = capsys.readouterr().out
     assert "secret-a" not in out and "<redacted: 2 values>" in out
@@ -305,7 +309,7 @@ def test_make_deploy_refuses_in_one_line_and_deploys_nothing(tmp_path: Path, set
 @needs_node
 def test_make_deploy_without_the_cli_says_how_to_install_it(tmp_path: Path) -> None:
     root = _copy_project(tmp_path / "repo")
-    env = _clean_env(CI_CALLBACK_TOKENS="t")
+    env = _clean_env(**{**TOKEN_ENV, "CI_CALLBACK_TOKENS": "t"})
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if p and not (Path(p) / "scf").exists())
     proc = _make_deploy(root, env)
@@ -331,7 +335,9 @@ def test_env_example_lists_every_setting_with_a_comment() -> None:
         if match:
             names[match.group(1)] = match.group(2)
             assert lines[i - 1].startswith("# ") and "=" not in lines[i - 1].split()[1], f"no comment above {line}"
-            assert not re.search(r"[$`\"']", match.group(2)), f"shell syntax or quotes in {line}"
+            # JSON needs its double quotes: the CLI's dotenv (8.6) keeps an unquoted {…} value verbatim.
+            quotes = r"[$`']" if match.group(1) == "CI_CALLBACK_RECONCILE_SPEC" else r"[$`\"']"
+            assert not re.search(quotes, match.group(2)), f"shell syntax or quotes in {line}"
     assert set(ENV_VARS) - deploycheck.PLATFORM_VARS <= set(names)
     assert names["CI_CALLBACK_TOKENS"] == ""  # a placeholder would deploy as a real token
 

@@ -34,8 +34,10 @@ def world():
     from ci_callback import log
     from ci_callback.settings import Settings
     from ci_callback_dev.localcos import LocalCOS
+    from fake_ci import FakeCI
 
-    with pytest.MonkeyPatch.context() as mp, LocalCOS() as cos:
+    with pytest.MonkeyPatch.context() as mp, LocalCOS() as cos, \
+            FakeCI(secret_id="AKIDlocaltest", secret_key="localtestkey") as ci:
         for name, value in {"TENCENTCLOUD_SECRETID": "AKIDlocaltest", "TENCENTCLOUD_SECRETKEY": "localtestkey",
                             "CI_CALLBACK_COS_ENDPOINT": cos.endpoint, "CI_CALLBACK_TOKENS": TOKEN,
                             "TENCENTCLOUD_REGION": REGION}.items():
@@ -43,7 +45,7 @@ def world():
         cos.create_bucket(BUCKET)
         log.set_stream(open(os.devnull, "w"))
         settings = Settings(tokens=(TOKEN,), cos_endpoint=cos.endpoint, region=REGION)
-        run = mixed_run(cos, settings)
+        run = mixed_run(cos, settings, ci)
         log.set_stream(None)
         yield cos, settings, run
 
@@ -107,9 +109,10 @@ def test_inspect_counts_an_identical_redelivery(world, capsys):
 def test_inspect_shows_the_sweep_as_the_source(world, capsys):
     run: Mixed = world[2]
     story = inspect_json(capsys, run.recovered)
-    assert [(d["source"], d["request_id"]) for d in story["deliveries"]] == [("reconcile", "sweep-1")]
+    request = f"sweep-1:{run.recovered}"  # the sweep's request id, per job
+    assert [(d["source"], d["request_id"]) for d in story["deliveries"]] == [("reconcile", request)]
     code, out, _ = cli(capsys, "inspect", run.recovered, "--bucket", BUCKET)
-    assert re.search(r"1\. .* UTC  reconcile\s+Success\s+sha256 [0-9a-f]{16}  request sweep-1", out), out
+    assert re.search(rf"1\. .* UTC  reconcile\s+Success\s+sha256 [0-9a-f]{{16}}  request {request}", out), out
 
 
 def test_inspect_processing_is_a_live_lease(world, capsys):
@@ -189,6 +192,9 @@ def test_report_counts_match_what_was_sent(world, capsys):
     assert (data["deliveries"], data["duplicates"]) == (8, 1)
     assert data["delivery_sources"] == {"reconcile": 1, "url": 7}
     assert data["recovered_by_sweep"] == [run.recovered]
+    [summary] = data["sweeps"]  # the sweep's own summary document
+    assert (summary["request_id"], summary["listed"], summary["processed"], summary["complete"]) == (
+        "sweep-1", 1, 1, True)
     assert data["callbacks_without_delivery_records"] == 0
     by_tag = {(r["kind"], r["tag"]): r["outcomes"] for r in data["by_kind_tag"]}
     assert by_tag[("job", "SmartCover")] == {"processed": 1}
@@ -277,7 +283,7 @@ def test_report_html_renders_in_headless_chromium(world, capsys, tmp_path):
         dom = _headless(browser, "--dump-dom", page.as_uri(), profile=profile)
         assert dom.returncode == 0, dom.stderr[-2000:]
         tables = re.findall(r"<table>.*?</table>", dom.stdout, re.S)
-        assert len(tables) >= 6
+        assert len(tables) == 7 and "Sweeps" in dom.stdout
         first = re.sub(r"<[^>]+>", " ", tables[0]).split()
         assert first[-8:] == ["7", "3", "1", "1", "2", "8", "1", "1"]
         assert len(re.findall(r'<rect class="bar ', dom.stdout)) >= 1

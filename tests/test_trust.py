@@ -37,7 +37,6 @@ from ci_callback.settings import Credentials, Settings
 from ci_callback.storage import CosStorage
 from ci_callback_dev.localcos import Fault, LocalCOS
 from conftest import BUCKET, EVENTS, REGION, ROOT, TOKEN, apigw_event, invoke
-from fake_ci import FakeCI
 from fake_scf import FakeSCF
 
 # ---------------------------------------------------------------- the SmartCover callback under test
@@ -359,12 +358,6 @@ def test_tokens_are_compared_in_constant_time_against_every_token(monkeypatch, s
 
 
 @pytest.fixture
-def fake_ci():
-    with FakeCI(secret_id=SECRET_ID, secret_key=SECRET_KEY) as server:
-        yield server
-
-
-@pytest.fixture
 def verifying(settings, fake_ci):
     return settings.replace(verify_jobs=True, ci_endpoint=fake_ci.url)
 
@@ -574,7 +567,7 @@ def test_duplicate_storm_notifies_once_and_writes_what_one_delivery_writes(notif
 
     def notifying(server):
         return Settings(tokens=(TOKEN,), cos_endpoint=server.endpoint, region=REGION,
-                        notify_function="downstream", notify_endpoint=scf.endpoint)
+                        notify_function="downstream", scf_endpoint=scf.endpoint)
 
     # One delivery on its own COS: the reference. (Bucket names are global while a server runs.)
     with LocalCOS() as single:

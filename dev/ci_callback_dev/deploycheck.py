@@ -311,6 +311,12 @@ def _check_triggers(instance: Mapping[str, Any], problems: List[str]) -> None:
                             "Gateway is shutting down (doc 583/107631); use the http trigger (Function URL)")
         elif trigger.get("error"):
             problems.append(f"{where}: {trigger.get('type')}: {trigger['error']}")
+        elif trigger.get("type") == "timer" and not (trigger.get("request") or {}).get("TriggerDesc"):
+            # CreateTrigger needs the cron; the toolkit passes an unset one through (triggers/timer.js).
+            problems.append(f"{where}: timer {(trigger.get('request') or {}).get('TriggerName')}: no cronExpression; "
+                            "set CI_CALLBACK_RECONCILE_CRON (7 fields, seconds first: 0 */30 * * * * *)")
+        elif trigger.get("type") == "cmq" and not (trigger.get("request") or {}).get("TriggerName"):
+            problems.append(f"{where}: cmq: no topic name; set CI_CALLBACK_CMQ_TOPIC")
     urls = [t["request"] for t in triggers if t.get("type") == "http" and t.get("request")]
     if len(urls) != 1:
         problems.append(f"{where}: {len(urls)} http triggers; CI needs exactly one Function URL to call back")

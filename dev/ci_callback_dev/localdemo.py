@@ -33,13 +33,18 @@ def find_events_dir(explicit: Optional[str] = None) -> Path:
     raise SystemExit("ci-callback: no events/ directory found (run from the project root or pass --events)")
 
 
-def load_events(directory: Path) -> List[Tuple[str, Dict[str, Any]]]:
+def load_events(directory: Path, kind: str = "http") -> List[Tuple[str, Dict[str, Any]]]:
+    """The sample events of one trigger kind (``ci_callback.triggers``): HTTP by default."""
+    from ci_callback import triggers
+
     events = []
     # Function URL events first: it is the trigger serverless.yml deploys.
     for path in sorted(directory.glob("*.json"), key=lambda p: (not p.name.startswith("function-url"), p.name)):
         if path.name == "context.json":
             continue
-        events.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
+        event = json.loads(path.read_text(encoding="utf-8"))
+        if triggers.classify(event) == kind:
+            events.append((path.name, event))
     return events
 
 

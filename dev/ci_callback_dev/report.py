@@ -334,7 +334,7 @@ def _sweeps(bucket: Bucket, since: datetime, until: datetime, progress: Progress
 
 
 # The reconcile sweep's summary fields (issue 11), flat or under "summary"; others stay in the JSON.
-_SWEEP_FIELDS = ("request_id", "listed", "archived", "already_done", "processed", "recovered", "failed", "skipped",
+_SWEEP_FIELDS = ("request_id", "resumed", "listed", "archived", "already_done", "processed", "recovered", "failed", "skipped",
                  "replayed", "list_errors", "complete")
 
 

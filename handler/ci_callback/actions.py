@@ -21,9 +21,12 @@ from .times import iso, parse_time
 
 SCHEMA = 1
 MAX_TAGS = 10
-MAX_TAG_KEY = 128
-MAX_TAG_VALUE = 256
-_TAG_CHARS = re.compile(r"^[A-Za-z0-9 +\-=._:/@]*$")
+# COS tag rules (PutObjectTagging doc, tencent-facts.md "Tags"): letters, digits, space and
+# + - _ = . : / only (no @); the key under 128 bytes and the value under 256 on PUT (the GET
+# doc says "not more than": the stricter reading is kept). The charset is ASCII: bytes = chars.
+MAX_TAG_KEY = 127
+MAX_TAG_VALUE = 255
+_TAG_CHARS = re.compile(r"^[A-Za-z0-9 +\-=._:/]*$")
 SOURCE = "ci-callback"
 
 

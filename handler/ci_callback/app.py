@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from . import auth, log
+from . import auth, log, triggers
 from .context import Invocation
-from .errors import HttpError, Misconfigured
+from .errors import HttpError, Misconfigured, RetryBatch
 from .http import HttpRequest, HttpResponse, request_from_event
 from .settings import Settings, get_settings
 
@@ -74,16 +74,47 @@ def handle(
     router: Router | None = None,
     services: Services | None = None,
 ) -> dict[str, Any]:
-    """One trigger event in, one integrated response out."""
+    """One trigger event in, one answer out: ``TRIGGERS`` says who handles which kind."""
     started = time.monotonic()
+    kind = triggers.classify(event)
     try:
         settings = settings or get_settings()
     except Misconfigured as exc:
+        if kind == triggers.QUEUE:  # acknowledging would drop the batch: let SCF retry it
+            raise RetryBatch(f"misconfigured: {exc.variable}") from None
         return _finish(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
     inv = Invocation(settings=settings, services=services, deadline=_deadline(context, started))
-    limit, scf_context = settings.max_body_bytes, context if isinstance(context, dict) else None
+    if isinstance(context, dict) and context.get("request_id"):
+        inv.request_id = str(context["request_id"])
+    return TRIGGERS[kind](event, context, inv, router, started)
+
+
+def _http(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
+    limit, scf_context = inv.settings.max_body_bytes, context if isinstance(context, dict) else None
     return _answer(lambda: request_from_event(event, limit, scf_context), inv, router, started)
+
+
+def _timer(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
+    from .reconcile import handle_timer  # noqa: PLC0415 - the sweep loads only for a timer
+
+    inv.source = "reconcile"
+    return handle_timer(event, inv, router or default_router())
+
+
+def _queue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
+    from .batch import handle_batch  # noqa: PLC0415 - the queue path loads only for a CMQ batch
+
+    inv.source = "queue"
+    return handle_batch(event, inv, router or default_router())
+
+
+# Which entry handles which trigger (``triggers.classify``). A new trigger is one line here.
+TRIGGERS: dict[str, Callable[[Any, Any, Invocation, Router | None, float], dict[str, Any]]] = {
+    triggers.HTTP: _http,
+    triggers.TIMER: _timer,
+    triggers.QUEUE: _queue,
+}
 
 
 def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Router | None,

@@ -64,6 +64,11 @@ class StorageError(CiCallbackError):
         self.code = code
 
 
+# StorageError.code for a request the COS SDK refused before any I/O (its own validation):
+# permanent, and answered 4xx, never a 503 that asks for a retry which cannot help.
+REFUSED_BY_SDK = "RefusedBySDK"
+
+
 class NotFound(StorageError):
     def __init__(self, message: str) -> None:
         super().__init__(message, status=404, code="NoSuchKey", transient=False)
@@ -89,3 +94,18 @@ class VerificationFailed(CiCallbackError):
 
 class ActionSkipped(CiCallbackError):
     """An action that cannot apply to this callback (no bucket, bucket not allowed…)."""
+
+
+class InvalidSweepSpec(CiCallbackError, ValueError):
+    """The timer's Message is not a usable sweep spec. ``str(exc)`` is one short line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(" ".join(str(reason).split())[:200])
+
+
+class RetryBatch(CiCallbackError):
+    """Some records of a queue batch failed transiently: raised after the others were
+    processed, so SCF's async retry redelivers the batch (done records come back as
+    cheap duplicates)."""
+
+    transient = True

@@ -31,11 +31,8 @@ def archive_key(prefix: str, callback: Callback, body: bytes, digest: Optional[s
     return keys.archive_key(prefix, callback.kind, callback.id, callback.state, (digest or body_digest(body))[:16])
 
 
-def archive_document(request: HttpRequest, callback: Callback, digest: Optional[str] = None) -> Dict[str, Any]:
-    try:
-        text: Optional[str] = request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
+def archive_document(request: HttpRequest, callback: Callback, digest: Optional[str] = None,
+                     source: str = "url") -> Dict[str, Any]:
     document: Dict[str, Any] = {
         "schema": 1,
         "kind": callback.kind,
@@ -46,11 +43,16 @@ def archive_document(request: HttpRequest, callback: Callback, digest: Optional[
         "created_at": iso(callback.created_at),  # as in to_dict(), without building all of it
         "headers": {h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
         "sha256": digest or body_digest(request.body),
+        "source": source,  # url, queue, reconcile, replay, continuation (the Invocation's)
     }
-    if text is not None:
-        document["body"] = text
-    else:
-        document["body_base64"] = base64.b64encode(request.body).decode("ascii")
+    return _with_body(document, request.body)
+
+
+def _with_body(document: Dict[str, Any], body: bytes) -> Dict[str, Any]:
+    try:
+        document["body"] = body.decode("utf-8")
+    except UnicodeDecodeError:
+        document["body_base64"] = base64.b64encode(body).decode("ascii")
     return document
 
 
@@ -68,6 +70,13 @@ def delivery_document(callback: Callback, source: str, request_id: Optional[str]
         "sha256": digest,
         "archive_key": archive_key,
     }
+
+
+def rejected_document(body: bytes, reason: str, digest: str, source: str, **meta: Optional[str]) -> Dict[str, Any]:
+    """A delivery refused as no callback (``keys.rejected_key``), kept for a human."""
+    document: Dict[str, Any] = {"schema": 1, "rejected": reason, "source": source, "sha256": digest,
+                                **{k: v for k, v in meta.items() if v is not None}}
+    return _with_body(document, body)
 
 
 def body_of(document: Mapping[str, Any]) -> bytes:

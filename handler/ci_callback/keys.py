@@ -8,6 +8,7 @@ can escape its prefix and a re-delivered callback always lands on the same keys.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timezone
 from typing import NamedTuple, Optional
@@ -68,6 +69,30 @@ def archive_prefix_of(prefix: str, kind: str, callback_id: Optional[str]) -> str
 
 def archive_key(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str], digest16: str) -> str:
     return f"{archive_prefix_of(prefix, kind, callback_id)}{encode_id(state or 'none')}-{digest16}.json"
+
+
+ARCHIVED_KINDS = ("job", "workflow", "moderation")
+
+
+def parse_archive_key(prefix: str, key: str) -> Optional[tuple[str, str, str]]:
+    """(kind, id, state) of an archive key written by ``archive_key``, else None (rejected
+    records, anything foreign). The inverse of the encoding above."""
+    if not key.startswith(prefix):
+        return None
+    parts = key[len(prefix):].split("/")
+    if len(parts) != 3 or parts[0] not in ARCHIVED_KINDS or not parts[2].endswith(".json"):
+        return None
+    state, dash, digest = parts[2][: -len(".json")].rpartition("-")
+    if not dash or not state or len(digest) != 16:
+        return None
+    return parts[0], unquote(parts[1]), unquote(state)
+
+
+def rejected_key(prefix: str, when: datetime, label: str, digest16: str) -> str:
+    """A record the queue delivered that is no callback: kept for a human, never re-driven
+    (``parse_archive_key`` refuses it)."""
+    day = when.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return f"{prefix}_rejected/{day}/{encode_id(label)}-{digest16}.json"
 
 
 # ---------------------------------------------------------------- one record per delivery, beside the bodies
@@ -141,3 +166,23 @@ def lease_key(base: str, number: int) -> str:
 
 def done_key(base: str) -> str:
     return f"{base}done.json"
+
+
+def event_id(kind: str, callback_id: Optional[str], state: Optional[str]) -> str:
+    """The stable id downstream consumers dedupe on: the identity the markers use."""
+    identity = f"{kind}\n{callback_id or ''}\n{state or ''}".encode("utf-8", "surrogatepass")
+    return "ev-" + hashlib.sha256(identity).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------- the reconcile sweep
+
+
+def sweep_cursor_key(marker_prefix: str, spec_digest: str) -> str:
+    """Where a sweep run cut short by its deadline keeps its place (one per spec)."""
+    return f"{marker_prefix}_sweep/{encode_id(spec_digest)}/cursor.json"
+
+
+def sweep_summary_key(index_prefix: str, when: datetime, request_id: Optional[str]) -> str:
+    """One summary per sweep invocation: ``sweeps/<UTC date>/<HHMMSS>-<request id>.json``."""
+    stamp = when.astimezone(timezone.utc)
+    return f"{index_prefix}sweeps/{stamp:%Y-%m-%d}/{stamp:%H%M%S}-{encode_id(request_id)}.json"

@@ -40,7 +40,7 @@ class Notifier:
         if self.credentials is None:
             raise NotifyError("no credentials for the notify call (TENCENTCLOUD_SECRETID/SECRETKEY unset)", False)
         cred = credential.Credential(self.credentials.secret_id, self.credentials.secret_key, self.credentials.token)
-        endpoint = self.settings.notify_endpoint
+        endpoint = self.settings.scf_endpoint
         if endpoint:
             # A local endpoint for tests. The SDK wants host:port without a scheme, and
             # reads the protocol only in HttpProfile's constructor.

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import idempotency, inbox, keys, log, policy
 from .context import Invocation
-from .errors import InvalidCallback, NotifyError, StorageError, VerificationFailed
+from .errors import REFUSED_BY_SDK, InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
 from .models import Callback
 from .parse import parse_callback
@@ -97,7 +97,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
             delivery = _record_delivery(inv, bucket, region, callback, digest, key)
             try:
-                storage.put_json(bucket, key, inbox.archive_document(request, callback, digest), region)
+                storage.put_json(bucket, key, inbox.archive_document(request, callback, digest, inv.source), region)
             except StorageError as exc:
                 _settle(delivery, callback)
                 return _unavailable(callback, exc, inv, archived=False)
@@ -136,9 +136,11 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         response = dispatch(callback, inv, router)
         if settings.notify_function and settings.enabled("notify") and response.payload["status"] == "processed":
             written = [{"bucket": a["bucket"], "key": a["key"]} for a in inv.actions if "key" in a and a["action"] != "archive"]
+            # event_id: stable per (kind, id, state), so consumers can dedupe an at-least-once notify.
+            event_id = keys.event_id(callback.kind, callback.id, callback.state)
             request_id = inv.services.notifier.invoke(
-                settings.notify_function, {"callback": callback.to_dict(), "written": written})
-            inv.record("notify", function=settings.notify_function, request_id=request_id)
+                settings.notify_function, {"event_id": event_id, "callback": callback.to_dict(), "written": written})
+            inv.record("notify", function=settings.notify_function, request_id=request_id, event_id=event_id)
             inv.fields["actions"] = [a["action"] for a in inv.actions]
     except (StorageError, NotifyError) as exc:
         if lease is not None:
@@ -160,11 +162,12 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
 
 def _done_summary(inv: Invocation) -> dict[str, Any]:
     """What the done marker keeps: who finished, how the callback came, and whether notify ran
-    (``ci-callback inspect`` reads it; nothing else records a notify in the bucket)."""
+    with which event_id (``ci-callback inspect`` reads it; nothing else records a notify in the bucket)."""
     notified = next((a for a in inv.actions if a["action"] == "notify"), None)
     notify: dict[str, Any] = {"ran": False}
     if notified is not None:
-        notify = {"ran": True, "function": notified.get("function"), "request_id": notified.get("request_id")}
+        notify = {"ran": True, "function": notified.get("function"), "event_id": notified.get("event_id"),
+                  "request_id": notified.get("request_id")}
     return {"request_id": inv.request_id, "source": inv.source, "notify": notify}
 
 
@@ -200,6 +203,13 @@ def _lease_ttl(inv: Invocation) -> int:
 
 
 def _unavailable(callback: Callback, exc: Exception, inv: Invocation, archived: bool) -> HttpResponse:
+    if isinstance(exc, StorageError) and exc.code == REFUSED_BY_SDK:
+        # The SDK refused the request before sending it (say, a bucket name it cannot use): the
+        # same callback fails the same way every time, so no 503 asks for a retry.
+        log.error("callback cannot be stored: the COS SDK refused the request", error=str(exc), archived=archived,
+                  **describe(callback))
+        inv.fields["archived"] = archived
+        return respond(400, "rejected", callback, reason=f"cannot be stored: {str(exc)[:120]}")
     log.error("storage or downstream failed; asking CI to retry", error=str(exc), archived=archived,
               **describe(callback))
     inv.fields["archived"] = archived

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from .errors import ActionSkipped, HttpError
 from .models import Callback, JobCallback, ObjectRef
 from .settings import Settings
+from .sweepspec import SweepSpec
 
 
 def allowed(settings: Settings, bucket: str | None) -> bool:
@@ -68,3 +69,35 @@ def callback_region(callback: Callback) -> str | None:
 def region_for(bucket: str, source: ObjectRef) -> str | None:
     """SOURCE's region when we write to SOURCE's own bucket; else None (the function's)."""
     return source.region if bucket == source.bucket else None
+
+
+def bucket_region(settings: Settings, bucket: str | None, hint: str | None = None) -> str | None:
+    """BUCKET's region: what the callback says (HINT), else ``CI_CALLBACK_BUCKET_REGIONS``,
+    else None (the function's). Workflow callbacks carry no region (WorkflowFinish samples)."""
+    if hint:
+        return hint
+    return next((region for name, region in settings.bucket_regions if name == bucket), None)
+
+
+def sweep_home(settings: Settings, spec: SweepSpec) -> tuple[str, str | None]:
+    """Where a sweep keeps its cursor and summaries: the index bucket, else the first source's."""
+    bucket = settings.index_bucket or spec.sources[0].bucket
+    named = next((s.region for s in spec.sources if s.bucket == bucket), None)
+    return bucket, bucket_region(settings, bucket, named)
+
+
+def inbox_buckets(settings: Settings, spec: SweepSpec) -> tuple[tuple[str, str | None], ...]:
+    """The buckets whose inbox a sweep re-drives: where archives go (``home_bucket``)."""
+    if settings.index_bucket:
+        return (sweep_home(settings, spec),)
+    return tuple((b, r) for b, r in spec.buckets if allowed(settings, b))
+
+
+def rejects_bucket(settings: Settings) -> str | None:
+    """Where queue records that are no callback are kept: the index bucket, else the one
+    allowed bucket. None: they are logged only (no bucket is known to be ours)."""
+    if settings.index_bucket:
+        return settings.index_bucket
+    if len(settings.allowed_buckets) == 1:
+        return next(iter(settings.allowed_buckets))
+    return None

@@ -93,13 +93,25 @@ def _log_level(value: str) -> str:
     return level
 
 
-def setting(env: str, doc: str, parse: Callable[[str], T], default: T, *, empty_is_default: bool = True) -> T:
+def _bucket_regions(value: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in _csv(value):
+        bucket, equals, region = item.partition("=")
+        if not equals or not bucket.strip() or not region.strip():
+            raise ValueError("expected bucket=region pairs, comma-separated")
+        pairs.append((bucket.strip(), region.strip()))
+    return tuple(pairs)
+
+
+def setting(env: str, doc: str, parse: Callable[[str], T], default: T, *, empty_is_default: bool = True,
+            aliases: tuple[str, ...] = ()) -> T:
     """Declare one field: its variable, description, parser and default.
 
     ``empty_is_default=False`` hands an empty (but set) value to the parser: an empty
-    prefix means "no prefix", not the default one.
+    prefix means "no prefix", not the default one. ``aliases`` are older names still
+    read when the variable itself is unset.
     """
-    metadata = {"env": env, "doc": doc, "parse": parse, "empty_is_default": empty_is_default}
+    metadata = {"env": env, "doc": doc, "parse": parse, "empty_is_default": empty_is_default, "aliases": aliases}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -142,14 +154,21 @@ class Settings:
         "CI_CALLBACK_NOTIFY_FUNCTION", "SCF function to invoke asynchronously after processing", _optional, None)
     notify_namespace: str = setting(
         "CI_CALLBACK_NOTIFY_NAMESPACE", "namespace of the notify function (default default)", _text, "default")
-    notify_endpoint: str | None = setting(
-        "CI_CALLBACK_NOTIFY_ENDPOINT", "host[:port] of the SCF API, for a local endpoint in tests", _optional, None)
+    scf_endpoint: str | None = setting(
+        "CI_CALLBACK_SCF_ENDPOINT", "host[:port] of the SCF API for every SCF call (a local endpoint in tests)",
+        _optional, None, aliases=("CI_CALLBACK_NOTIFY_ENDPOINT",))
     marker_ttl_seconds: int = setting(
         "CI_CALLBACK_MARKER_TTL_SECONDS", "age after which an in-progress marker is stale (default 900)",
         _integer(1, 86400), 900)
     fanout: int = setting(  # a Segment job: 9 outputs + the index, all in flight at once
         "CI_CALLBACK_FANOUT", "concurrent COS requests per callback (default 10)", _integer(1, 32), 10)
     log_level: str = setting("CI_CALLBACK_LOG_LEVEL", "DEBUG, INFO, WARN or ERROR (default INFO)", _log_level, "INFO")
+    bucket_regions: tuple[tuple[str, str], ...] = setting(
+        "CI_CALLBACK_BUCKET_REGIONS", "bucket=region pairs for buckets outside the function's region (workflow "
+        "callbacks name no region)", _bucket_regions, ())
+    reconcile_spec: str | None = setting(
+        "CI_CALLBACK_RECONCILE_SPEC", "the reconcile sweep's JSON spec (the timer's argument; used when a timer "
+        "event carries none)", _optional, None)
     region: str | None = setting("TENCENTCLOUD_REGION", "region of the function (SCF sets it)", _optional, None)
 
     def __repr__(self) -> str:  # never print tokens
@@ -179,13 +198,14 @@ def _read(env: Mapping[str, str]) -> tuple[dict[str, Any], list[Misconfigured]]:
     problems: list[Misconfigured] = []
     for spec in dataclasses.fields(Settings):
         meta = spec.metadata
-        raw = env.get(meta["env"])
+        name = next((n for n in (meta["env"], *meta["aliases"]) if env.get(n) is not None), meta["env"])
+        raw = env.get(name)
         if raw is None or (meta["empty_is_default"] and not raw.strip()):
             continue  # the field's default
         try:
             values[spec.name] = meta["parse"](raw)
         except ValueError as exc:
-            problems.append(Misconfigured(meta["env"], str(exc)))
+            problems.append(Misconfigured(name, str(exc)))
     return values, problems
 
 

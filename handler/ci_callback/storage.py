@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import AlreadyExists, NotFound, StorageError
+from .errors import REFUSED_BY_SDK, AlreadyExists, NotFound, StorageError
 from .settings import Credentials, Settings
 
 T = TypeVar("T")
@@ -60,20 +60,57 @@ def _client(settings: Settings, credentials: Optional[Credentials], region: str,
     return client
 
 
+# 409s that mean "two writes to one key raced" (COS 错误码 list): retried like a 5xx.
+RACE_CODES = frozenset({"PathConflict", "UploadConflict"})
+# What forbid-overwrite answers when the key exists (409; OpenDAL's live COS test, PR #7526).
+EXISTS_CODE = "FileAlreadyExists"
+
+
+def _error_code(exc: Any) -> str:
+    """The COS error code, from an XML or a JSON error body.
+
+    ``CosServiceError.get_error_code()`` raises KeyError when the body was JSON
+    (cos_exception.py: ``digest_xml_or_json`` falls back to ``json.loads``, whose dict
+    has no ``code`` key), so the digest is read here instead.
+    """
+    digest = exc.get_digest_msg()
+    if isinstance(digest, Mapping):
+        for source in (digest, digest.get("Error"), digest.get("Response")):
+            if isinstance(source, Mapping):
+                for name in ("code", "Code"):
+                    if isinstance(source.get(name), str) and source[name]:
+                        return str(source[name])[:64]
+    return "Unknown"
+
+
+def _network_error(exc: BaseException) -> bool:
+    """Did the SDK wrap a network failure? ``send_request`` raises ``CosClientError(str(e))``
+    inside its ``except`` for a requests exception (cos_client.py), so the cause is the
+    exception's context. Its other CosClientErrors (bucket format, empty key, Region
+    required…) are raised before any I/O: nothing a retry can change."""
+    import requests  # noqa: PLC0415 - the SDK's own dependency, loaded with it
+
+    cause = exc.__context__
+    return isinstance(cause, (requests.exceptions.RequestException, OSError))
+
+
 def _translate(exc: Exception, what: str) -> StorageError:
     from qcloud_cos.cos_exception import CosClientError, CosServiceError  # noqa: PLC0415
 
     if isinstance(exc, CosServiceError):
         status = exc.get_status_code()
-        code = exc.get_error_code()
+        code = _error_code(exc)
         message = f"{what}: COS answered {status} {code}"
         if status == 404:
             return NotFound(message)
-        if status in (409, 412):  # only conditional writes get these: the key is taken
+        if status == 409 and code == EXISTS_CODE:
             return AlreadyExists(message)
-        return StorageError(message, status=status, code=code, transient=status >= 500 or status == 429)
+        transient = status >= 500 or status == 429 or (status == 409 and code in RACE_CODES)
+        return StorageError(message, status=status, code=code, transient=transient)
     if isinstance(exc, CosClientError):
-        return StorageError(f"{what}: {str(exc)[:160]}", transient=True)
+        if _network_error(exc):
+            return StorageError(f"{what}: {str(exc)[:160]}", transient=True)
+        return StorageError(f"{what}: {str(exc)[:160]}", code=REFUSED_BY_SDK, transient=False)
     return StorageError(f"{what}: {type(exc).__name__}: {str(exc)[:160]}", transient=True)
 
 
@@ -157,16 +194,18 @@ class CosStorage:
     def create_once(self, bucket: str, key: str, document: Mapping[str, Any], region: Optional[str] = None) -> bool:
         """Write ``key`` only if it does not exist yet. True if we wrote it.
 
-        The one conditional write in the project. COS honours ``x-cos-forbid-overwrite``
-        (409 FileAlreadyExists) on unversioned buckets; S3-compatible servers such as the
-        local one honour ``If-None-Match: *`` (412). We send both; either refusal means
-        somebody else holds the key.
+        The one conditional write in the project: ``x-cos-forbid-overwrite: true``, COS's
+        write-once header (409 FileAlreadyExists when the key exists). Nothing else is sent:
+        COS documents ``If-None-Match`` for GET and HEAD only, and other clouds answer it on
+        a PUT with 501, which would fail every claim. COS ignores the header on buckets that
+        ever had versioning and it is not atomic under tight races (tencent-facts.md), which
+        is why notify is at-least-once (README). The local COS translates it for moto.
         """
         body = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
         def put(client: Any) -> Any:
             return client.put_object(
-                Bucket=bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*",
+                Bucket=bucket, Key=key, Body=body, ContentType="application/json",
                 # The SDK has no kwarg for this header; Metadata entries are sent verbatim.
                 Metadata={"x-cos-forbid-overwrite": "true"},
             )
@@ -177,9 +216,10 @@ class CosStorage:
             return False
         return True
 
-    def list_keys(self, bucket: str, prefix: str, region: Optional[str] = None) -> Iterator[Tuple[str, Optional[str]]]:
-        """Yield ``(key, last_modified)`` under prefix, following pagination."""
-        marker = ""
+    def list_keys(self, bucket: str, prefix: str, region: Optional[str] = None,
+                  start_after: str = "") -> Iterator[Tuple[str, Optional[str]]]:
+        """Yield ``(key, last_modified)`` under prefix, following pagination (after START_AFTER)."""
+        marker = start_after
         while True:
             def page_of(client: Any, marker: str = marker) -> Dict[str, Any]:
                 return dict(client.list_objects(Bucket=bucket, Prefix=prefix, Marker=marker, MaxKeys=1000))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
+from . import policy
 from .context import Invocation
-from .errors import VerificationFailed
+from .errors import NotFound, StorageError, VerificationFailed
 from .models import Callback, JobCallback, WorkflowCallback
 
 
@@ -28,14 +29,30 @@ def _same(what: str, claimed: Optional[str], recorded: Any) -> None:
         raise VerificationFailed(f"CI reports no {what}")
 
 
+def _query(inv: Invocation, method: str, bucket: str, region: str | None, **ids: str) -> Mapping[str, Any]:
+    """Ask CI in the bucket's region: the callback's own, else CI_CALLBACK_BUCKET_REGIONS, else
+    the function's. Workflow callbacks name no region (WorkflowFinish samples).
+
+    An unknown job is a 200 with ``NonExistJobIds`` (tencent-facts.md), so a 404 is no "not
+    found": most likely the bucket lives in another region. It is kept transient, so the
+    callback is archived and answered 503 rather than rejected.
+    """
+    region = policy.bucket_region(inv.settings, bucket, region)
+    try:
+        return inv.adapters.storage.query_ci(method, region, Bucket=bucket, **ids)
+    except NotFound as exc:
+        where = region or inv.settings.region or "the function's region"
+        raise StorageError(f"{exc}: is {bucket} in {where}? (CI_CALLBACK_BUCKET_REGIONS)", status=404,
+                           code="NoSuchBucket", transient=True) from None
+
+
 def verify(callback: Callback, inv: Invocation) -> None:
-    storage = inv.adapters.storage
     bucket = callback.input.bucket
     if isinstance(callback, JobCallback):
         if not bucket:
             raise VerificationFailed("the callback names no input bucket to query")
         method = "ci_get_media_pic_jobs" if callback.tag == "PicProcess" else "ci_get_media_jobs"
-        response = storage.query_ci(method, callback.input.region, Bucket=bucket, JobIDs=callback.job_id)
+        response = _query(inv, method, bucket, callback.input.region, JobIDs=callback.job_id)
         record = _first_record(response.get("JobsDetail"))
         if not record or record.get("JobId") != callback.job_id:
             raise VerificationFailed(f"job {callback.job_id} does not exist in CI")
@@ -45,7 +62,7 @@ def verify(callback: Callback, inv: Invocation) -> None:
     elif isinstance(callback, WorkflowCallback):
         if not bucket:
             raise VerificationFailed("the callback names no input bucket to query")
-        response = storage.query_ci("ci_get_workflowexecution", None, Bucket=bucket, RunId=callback.run_id)
+        response = _query(inv, "ci_get_workflowexecution", bucket, callback.input.region, RunId=callback.run_id)
         record = _first_record(response.get("WorkflowExecution"))
         if not record or record.get("RunId") != callback.run_id:
             raise VerificationFailed(f"workflow run {callback.run_id} does not exist in CI")

@@ -1,0 +1,347 @@
+"""The reconcile sweep: lose nothing without relying on CI's retries.
+
+A timer trigger invokes the function with a sweep spec (``sweepspec``). For each source
+the sweep pages through CI's list API (``ci_list_media_jobs``, ``ci_list_media_pic_jobs``,
+``ci_list_workflowexecution``, following NextToken), and every job or run in a final
+state whose ``(id, state)`` has no done marker goes through the same pipeline as a
+callback, with source ``reconcile``: CI's JobsDetail has the callback's shape
+(``sweep.job_body``). A job a real callback processed costs one marker check (HEAD of
+its done marker); a sweep racing a late callback claims the same lease, so the actions
+run once. Then the inbox is re-driven: archived callbacks older than a few minutes with
+no done marker (a 503 nobody retried) are replayed, with source ``replay``.
+
+``run_sweep(spec, cursor, inv)`` is a resumable loop: it stops starting new work when
+the deadline is near and returns the cursor to resume from (None when done); the timer
+entry keeps that cursor in COS (``keys.sweep_cursor_key``) and writes one summary per
+invocation (``keys.sweep_summary_key``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Mapping
+
+from . import inbox, keys, log, policy, sweep
+from .context import Invocation
+from .errors import ActionSkipped, HttpError, InvalidCallback, InvalidSweepSpec, StorageError
+from .http import HttpRequest, HttpResponse
+from .models import Callback
+from .parse import parse_callback
+from .pipeline import process
+from .sweepspec import JobSource, Stream, SweepSpec, WorkflowSource, parse_spec
+from .times import parse_time
+
+if TYPE_CHECKING:
+    from .router import Router
+    from .storage import CosStorage
+
+# Stop starting new work when less than this remains: one record's pipeline (a few COS
+# calls, each bounded by storage.TIMEOUT_SECONDS) and the cursor write must still fit.
+RESERVE_SECONDS = 6.0
+PATH = "/reconcile"
+JSON_HEADERS = {"content-type": "application/json"}
+Identity = tuple[str, str, str]
+
+
+@dataclass
+class _Run:
+    """One invocation's share of a sweep."""
+
+    spec: SweepSpec
+    inv: Invocation
+    router: Router
+    window: sweep.Window
+    summary: sweep.Summary = field(default_factory=sweep.Summary)
+    seen: set[Identity] = field(default_factory=set)  # (kind, id, state) handled in this invocation
+
+    @property
+    def storage(self) -> CosStorage:
+        return self.inv.adapters.storage
+
+    def out_of_time(self) -> bool:
+        deadline = self.inv.deadline
+        return deadline is not None and deadline - time.monotonic() < RESERVE_SECONDS
+
+
+def run_sweep(spec: SweepSpec, cursor: sweep.Cursor | None, inv: Invocation, router: Router,
+              now: float | None = None) -> tuple[sweep.Summary, sweep.Cursor | None]:
+    """Sweep from CURSOR (None: from the start) until done or out of time.
+
+    Returns the summary of this invocation and the cursor to resume from (None: done).
+    A cursor older than the lookback is not resumed: its window is no longer ours.
+    """
+    started = time.time() if now is None else now
+    if cursor is None or cursor.spec != spec.digest or started - cursor.started_at > spec.lookback_minutes * 60:
+        cursor = sweep.Cursor(spec.digest, started)
+    else:
+        cursor.invocations += 1
+    run = _Run(spec, inv, router, cursor.window(spec.lookback_minutes, spec.pad_minutes, spec.settle_minutes))
+    if not inv.settings.enabled("dedupe"):
+        # Without markers nothing tells a processed job from a lost one.
+        log.error("reconcile sweep needs the dedupe action (CI_CALLBACK_ACTIONS); nothing swept")
+        run.summary.reasons["dedupe-disabled"] = 1
+        return run.summary, None
+    streams = spec.streams
+    while cursor.phase == sweep.LIST and cursor.stream < len(streams):
+        if _list_stream(run, streams[cursor.stream], cursor):
+            return run.summary, cursor
+        cursor.stream, cursor.token = cursor.stream + 1, None
+    cursor.phase = sweep.INBOX
+    buckets = policy.inbox_buckets(inv.settings, spec) if spec.inbox else ()
+    while cursor.bucket < len(buckets):
+        if _redrive(run, *buckets[cursor.bucket], cursor):
+            return run.summary, cursor
+        cursor.bucket, cursor.marker = cursor.bucket + 1, ""
+    run.summary.complete = True
+    return run.summary, None
+
+
+# ---------------------------------------------------------------- listing
+
+
+def _list_page(run: _Run, stream: Stream, token: str | None) -> Mapping[str, Any]:
+    source = stream.source
+    # Asc: jobs created while we page land behind us, not in the pages we already read.
+    query: dict[str, Any] = {"Bucket": source.bucket, "Size": run.spec.page_size, "NextToken": token or "",
+                             "OrderByTime": "Asc", "States": "All", **run.window.query()}
+    if isinstance(source, WorkflowSource):
+        method = "ci_list_workflowexecution"
+        query["WorkflowId"] = source.workflow
+    else:
+        method = "ci_list_media_pic_jobs" if source.pic else "ci_list_media_jobs"
+        query.update(Tag=stream.tag, QueueId=source.queue)
+    return run.storage.query_ci(method, source.region, **query)
+
+
+def _list_stream(run: _Run, stream: Stream, cursor: sweep.Cursor) -> bool:
+    """Page through one listing from the cursor's token. True when stopped for time."""
+    tokens: set[str] = set()
+    restarted = False
+    key = "WorkflowExecutionList" if isinstance(stream.source, WorkflowSource) else "JobsDetail"
+    while True:
+        if run.out_of_time():
+            return True
+        try:
+            page = _list_page(run, stream, cursor.token)
+        except StorageError as exc:
+            if cursor.token and exc.status == 400 and not restarted:
+                # A saved NextToken CI no longer takes (how long one lives is not documented).
+                cursor.token, restarted = None, True
+                continue
+            log.error("CI listing failed; the next sweep lists it again", stream=stream.label, error=str(exc))
+            run.summary.list_errors += 1
+            return False
+        run.summary.pages += 1
+        records = sweep.items(page, key)
+        for record in records:
+            if run.out_of_time():
+                return True
+            _handle_listed(run, stream, record)
+        token = sweep.next_token(page)
+        if not token or not records or token == cursor.token or token in tokens:
+            return False
+        tokens.add(token)
+        cursor.token = token
+
+
+def _handle_listed(run: _Run, stream: Stream, record: Mapping[str, Any]) -> None:
+    summary = run.summary
+    summary.listed += 1
+    source = stream.source
+    workflow = isinstance(source, WorkflowSource)
+    ident = sweep.text(record.get("RunId" if workflow else "JobId"))
+    state = sweep.text(record.get("State"))
+    if not ident:
+        summary.skip("no-id")
+        return
+    verdict = sweep.judge(state, None if workflow else record.get("EndTime"), run.window)
+    if verdict != sweep.PROCESS:
+        summary.skip(verdict)
+        return
+    if isinstance(source, JobSource):
+        _run_body(run, sweep.job_body(record), "reconcile")
+        return
+    # A run: one marker check before asking CI for its tasks.
+    try:
+        home = policy.index_location(run.inv.settings, source.bucket)
+    except ActionSkipped:
+        summary.skip("bucket-not-allowed")
+        return
+    identity = ("workflow", ident, state or "none")
+    run.seen.add(identity)
+    if _settled(run, home, policy.bucket_region(run.inv.settings, home, source.region), identity):
+        return
+    try:
+        detail = run.storage.query_ci("ci_get_workflowexecution", source.region, Bucket=source.bucket, RunId=ident)
+    except StorageError as exc:
+        log.error("CI run query failed; the next sweep tries again", run_id=ident, error=str(exc))
+        summary.failed += 1
+        return
+    runs = sweep.items(detail, "WorkflowExecution")
+    if not runs:
+        summary.skip("run-vanished")
+        return
+    _run_body(run, sweep.run_body(runs[0], source.bucket, source.region), "reconcile", checked=True)
+
+
+# ---------------------------------------------------------------- the pipeline, per record
+
+
+def _settled(run: _Run, bucket: str, region: str | None, identity: Identity) -> bool:
+    """The one marker check: True (and counted) when the done marker exists or COS could not
+    say; False when the record still has to go through the pipeline."""
+    base = keys.marker_base(run.inv.settings.marker_prefix, *identity)
+    try:
+        done = run.storage.head(bucket, keys.done_key(base), region) is not None
+    except StorageError as exc:
+        log.error("marker check failed; the next sweep tries again", key=base, error=str(exc))
+        run.summary.failed += 1
+        return True
+    if done:
+        run.summary.already_done += 1
+    return done
+
+
+def _identity(callback: Callback) -> Identity:
+    return callback.kind, callback.id or "unknown", callback.state or "none"
+
+
+def _run_body(run: _Run, body: bytes, source: str, checked: bool = False) -> None:
+    """One record through the pipeline, unless its done marker says it is processed."""
+    summary = run.summary
+    try:
+        callback = parse_callback(body, JSON_HEADERS["content-type"])
+    except InvalidCallback as exc:
+        log.error("CI's record does not read as a callback", error=str(exc))
+        summary.failed += 1
+        return
+    run.seen.add(_identity(callback))
+    if not checked:
+        home = policy.home_bucket(run.inv.settings, callback)
+        if home is None:
+            summary.skip("no-bucket")
+            return
+        region = policy.region_for(home, callback.input) or policy.bucket_region(run.inv.settings, home)
+        if _settled(run, home, region, _identity(callback)):
+            return
+    response = _pipeline(run, body, callback, source)
+    outcome = response.payload.get("status")
+    if response.status < 300 and outcome == "duplicate":
+        summary.already_done += 1  # a callback (or another sweep) got there first
+    elif response.status < 300:
+        summary.processed += 1
+    else:
+        summary.failed += 1
+    if source == "replay":
+        summary.replayed += 1
+
+
+def _pipeline(run: _Run, body: bytes, callback: Callback, source: str) -> HttpResponse:
+    parent = run.inv
+    settings = parent.settings
+    if source == "reconcile" and settings.verify_jobs:
+        settings = settings.replace(verify_jobs=False)  # the record is CI's own: nothing to confirm
+    item = Invocation(request_id=f"{parent.request_id or 'sweep'}:{callback.id}", settings=settings,
+                      services=parent.services, deadline=parent.deadline, source=source)
+    request = HttpRequest("POST", PATH, dict(JSON_HEADERS), {}, body, request_id=item.request_id)
+    started = time.monotonic()
+    try:
+        response = process(request, item, run.router)
+    except HttpError as exc:  # the allow-list refused a bucket CI named
+        response = HttpResponse.error(exc.status, exc.reason)
+    log.info("callback", status=response.status, reason=response.payload.get("reason"), source=source,
+             outcome=response.payload.get("status"), duration_ms=round((time.monotonic() - started) * 1000, 2),
+             **{k: v for k, v in item.fields.items() if k != "outcome"})
+    return response
+
+
+# ---------------------------------------------------------------- the inbox
+
+
+def _redrive(run: _Run, bucket: str, region: str | None, cursor: sweep.Cursor) -> bool:
+    """Replay archived callbacks with no done marker. True when stopped for time."""
+    settings = run.inv.settings
+    youngest = run.window.now - timedelta(minutes=run.spec.inbox_age_minutes)
+    oldest = run.window.ended_from
+    try:
+        for key, modified in run.storage.list_keys(bucket, settings.archive_prefix, region, cursor.marker):
+            if run.out_of_time():
+                return True
+            cursor.marker = key
+            identity = keys.parse_archive_key(settings.archive_prefix, key)
+            stamp = parse_time(modified, naive=timezone.utc)  # COS stamps are UTC
+            if identity is None or stamp is None or not oldest <= stamp <= youngest:
+                continue
+            _redrive_one(run, bucket, region, key, identity)
+    except StorageError as exc:
+        log.error("inbox listing failed; the next sweep tries again", bucket=bucket, error=str(exc))
+        run.summary.list_errors += 1
+    return False
+
+
+def _redrive_one(run: _Run, bucket: str, region: str | None, key: str, identity: Identity) -> None:
+    summary = run.summary
+    if identity in run.seen:  # the listing just handled it: not counted twice
+        return
+    summary.archived += 1
+    run.seen.add(identity)
+    if _settled(run, bucket, region, identity):
+        return
+    try:
+        document = run.storage.get_json(bucket, key, region)
+    except StorageError as exc:
+        log.error("archived callback not readable; the next sweep tries again", key=key, error=str(exc))
+        summary.failed += 1
+        return
+    if document is None:
+        summary.skip("archive-gone")
+        return
+    _run_body(run, inbox.body_of(document), "replay", checked=True)
+
+
+# ---------------------------------------------------------------- the timer entry
+
+
+def handle_timer(event: Mapping[str, Any], inv: Invocation, router: Router) -> dict[str, Any]:
+    """A timer event: read the spec, resume or start the sweep, keep the cursor, write the summary."""
+    settings = inv.settings
+    message = event.get("Message") or settings.reconcile_spec
+    try:
+        if not message:
+            raise InvalidSweepSpec("the timer carries no Message and CI_CALLBACK_RECONCILE_SPEC is not set")
+        spec = parse_spec(message)
+    except InvalidSweepSpec as exc:
+        log.error("sweep spec refused", reason=str(exc), trigger=str(event.get("TriggerName"))[:64])
+        return {"ok": False, "status": "rejected", "reason": str(exc)}
+    if inv.services is None:
+        from .services import Services  # noqa: PLC0415 - the adapters load with the first real work
+
+        inv.services = Services.from_env(settings, inv.deadline)
+    storage = inv.adapters.storage
+    home, region = policy.sweep_home(settings, spec)
+    cursor_key = keys.sweep_cursor_key(settings.marker_prefix, spec.digest)
+    try:
+        saved = sweep.Cursor.from_json(storage.get_json(home, cursor_key, region), spec.digest)
+    except StorageError as exc:
+        log.warn("sweep cursor not readable; starting over", error=str(exc))
+        saved = None
+    started = datetime.now(timezone.utc)
+    summary, cursor = run_sweep(spec, saved, inv, router, started.timestamp())
+    try:
+        if cursor is not None:
+            storage.put_json(home, cursor_key, cursor.to_json(), region)
+        elif saved is not None:
+            storage.delete(home, cursor_key, region)
+        document = {"schema": 1, "spec": spec.digest, "request_id": inv.request_id, "started_at": started.isoformat(),
+                    "resumed": saved is not None, "cursor": cursor.to_json() if cursor else None,
+                    **summary.to_json()}
+        storage.put_json(home, keys.sweep_summary_key(settings.index_prefix, started, inv.request_id), document, region)
+    except StorageError as exc:  # the work is done and idempotent; the next sweep starts over at worst
+        log.warn("sweep cursor or summary not written", error=str(exc))
+    status = "complete" if summary.complete else "partial"
+    log.info("sweep", status=status, spec=spec.digest, request_id=inv.request_id, resumed=saved is not None,
+             **summary.to_json())
+    return {"ok": summary.failed == 0 and summary.list_errors == 0, "status": status, "spec": spec.digest,
+            **summary.to_json()}
