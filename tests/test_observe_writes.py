@@ -281,3 +281,104 @@ def test_a_bucket_from_before_delivery_records_is_read_from_the_archive(cos, set
     code, out, _ = cli(capsys, "report", "--bucket", BUCKET, "--since", "1h", "--json", "--quiet")
     data = json.loads(out)
     assert data["callbacks_without_delivery_records"] == 1 and data["duplicates"] == 0
+
+
+# ---------------------------------------------------------------- reconcile from a laptop: progress and Ctrl-C
+
+
+def _lost_jobs(cos, ci, count: int) -> list:
+    """COUNT final jobs CI lists whose callbacks never came."""
+    from datetime import datetime, timedelta, timezone
+
+    from fake_ci import QUEUE
+
+    now = datetime.now(timezone.utc)
+    jobs = [f"j0000000000000000000000000000f{n:03d}" for n in range(count)]
+    for n, job in enumerate(jobs):
+        cos.client().put_object(Bucket=BUCKET, Key=f"out/{job}.mp4", Body=b"x")
+        ci.add_job(job, "Transcode", "Success", BUCKET, f"videos/{job}.mp4", outputs=[(BUCKET, "ap-guangzhou",
+                   f"out/{job}.mp4")], queue_id=QUEUE, created=now - timedelta(minutes=10, seconds=n))
+    return jobs
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    """reconcile reads its settings from the environment once per container: not across tests."""
+    from ci_callback.settings import reset_settings
+
+    reset_settings()
+    yield
+    reset_settings()
+
+
+def _spec() -> str:
+    from fake_ci import QUEUE
+
+    return json.dumps({"reconcile": {"lookback_minutes": 60, "settle_minutes": 0, "inbox": False, "page_size": 5,
+                                     "sources": [{"bucket": BUCKET, "region": "ap-guangzhou", "queue": QUEUE,
+                                                  "tags": ["Transcode"]}]}})
+
+
+def test_reconcile_shows_plain_progress_in_a_pipe(cos, fake_ci, capsys, monkeypatch):
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    monkeypatch.setenv("CI_CALLBACK_CI_ENDPOINT", fake_ci.url)
+    monkeypatch.setenv("CI_CALLBACK_TOKENS", TOKEN)
+    jobs = _lost_jobs(cos, fake_ci, 6)
+    code, out, err = cli(capsys, "reconcile", "--spec", _spec())
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["status"], result["processed"]) == ("complete", len(jobs))
+    assert "reconcile: records driven through the pipeline: done, 6," in err
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", out + err)
+    story = inspect_json(capsys, jobs[0])
+    assert story["verdict"]["outcome"] == "processed" and story["deliveries"][0]["source"] == "reconcile"
+
+
+def test_ctrl_c_stops_the_sweep_between_records_and_it_resumes(cos, fake_ci, monkeypatch):
+    """First Ctrl-C: the sweep acts as if its deadline had come (the record in flight
+    finishes, the cursor and the summary are written); the next run resumes and finishes."""
+    import os
+    import signal
+    from datetime import datetime, timezone
+
+    from ci_callback import log
+    from ci_callback_dev.progress import Progress
+    from ci_callback_dev.runs import reconcile_once
+    from test_actions import list_keys
+
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    monkeypatch.setenv("CI_CALLBACK_CI_ENDPOINT", fake_ci.url)
+    monkeypatch.setenv("CI_CALLBACK_TOKENS", TOKEN)
+    jobs = _lost_jobs(cos, fake_ci, 12)
+
+    class CtrlCAfterFirst(Progress):
+        def advance(self, n: int = 1) -> None:
+            super().advance(n)
+            if self.done == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # while the sweep is still going
+
+    def timer() -> dict:
+        return {"Type": "Timer", "TriggerName": "cli", "Message": _spec(),
+                "Time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    lines = io.StringIO()
+    try:
+        result, interrupted = reconcile_once(timer(), {"request_id": "cli-1"}, CtrlCAfterFirst(lines, live=False),
+                                             stream=lines)
+    finally:
+        log.set_stream(None)
+    assert interrupted and result["status"] == "partial", result
+    assert 1 <= result["processed"] < len(jobs)
+    assert "finishing the record in flight, then keeping the cursor" in lines.getvalue()
+    assert [k for k in list_keys(cos, BUCKET, "ci-markers/_sweep/") if k.endswith("/cursor.json")]
+    done = {k.split("/")[2] for k in list_keys(cos, BUCKET, "ci-markers/job/") if k.endswith("/done.json")}
+    leased = {k.split("/")[2] for k in list_keys(cos, BUCKET, "ci-markers/job/") if "/lease-" in k}
+    assert len(done) == result["processed"] and leased == done  # nothing half-done
+
+    try:
+        again, interrupted = reconcile_once(timer(), {"request_id": "cli-2"}, Progress.quiet(), stream=io.StringIO())
+    finally:
+        log.set_stream(None)
+    assert not interrupted and again["status"] == "complete"
+    assert again["processed"] + result["processed"] == len(jobs)
+    assert len(list_keys(cos, BUCKET, "ci-index/sweeps/")) == 2  # one summary per run, the partial one too

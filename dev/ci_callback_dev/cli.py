@@ -112,6 +112,35 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if all(200 <= r.status < 300 for r in run.results) else 1
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """The timer's sweep, from a laptop: the same entry, cursor and summary as on SCF."""
+    from datetime import datetime, timezone
+
+    from .progress import Progress
+    from .runs import reconcile_once
+
+    spec = args.spec or ""
+    if spec and not spec.lstrip().startswith("{"):
+        try:
+            spec = _read(spec).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            sys.stderr.write(f"ci-callback: cannot read the spec {args.spec}: {exc}\n")
+            return 2
+    event = {"Type": "Timer", "TriggerName": "ci-callback-cli", "Message": spec,
+             "Time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    context: dict = {"request_id": f"cli-{os.getpid()}"}
+    if args.time_limit:
+        context["time_limit_in_ms"] = int(args.time_limit * 1000)
+    result, interrupted = reconcile_once(event, context, Progress(enabled=not args.quiet))
+    _print_json(result)
+    if interrupted:
+        sys.stderr.write("ci-callback: stopped; the sweep kept its cursor, the same command resumes it\n")
+        return 130
+    if result.get("status") == "rejected":
+        return 2
+    return 0 if result.get("ok") else 1
+
+
 def _bucket_view(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from ci_callback.services import Services
     from ci_callback.settings import Settings
@@ -220,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("reconcile", help="run the reconcile sweep once (what the timer trigger runs), with progress")
+    p.add_argument("--spec", default=None,
+                   help="sweep spec: JSON text, a file, or - (default: CI_CALLBACK_RECONCILE_SPEC)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds before the sweep stops and keeps its cursor (default: no limit)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("inspect", help="the story of one callback (job id, run id or moderation JobId) and its verdict")
     p.add_argument("id", help="job id, workflow run id or moderation JobId")

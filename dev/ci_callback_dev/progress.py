@@ -183,8 +183,12 @@ class Interrupt:
     Installed only in the main thread (signal handlers can be set nowhere else).
     """
 
-    def __init__(self, progress: Optional[Progress] = None) -> None:
+    def __init__(self, progress: Optional[Progress] = None, on_first: Optional[Callable[[], None]] = None,
+                 message: str = "interrupted: finishing the item in flight, then stopping (Ctrl-C again to abort now)",
+                 ) -> None:
         self.progress = progress
+        self.on_first = on_first  # for work that stops by itself once told (the sweep's deadline)
+        self.message = message
         self.requested = False
         self._previous: Any = None
 
@@ -192,7 +196,9 @@ class Interrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        message = "interrupted: finishing the item in flight, then stopping (Ctrl-C again to abort now)"
+        if self.on_first is not None:
+            self.on_first()
+        message = self.message
         if self.progress is not None and self.progress.enabled:
             self.progress.note(message)
         else:
