@@ -88,14 +88,24 @@ def context(request_id: str = "bench") -> Dict[str, Any]:
 
 
 class NoopStorage:
-    """A storage target that does nothing (CPU benchmark only): every write succeeds,
-    no object has tags, no marker exists."""
+    """A storage target that does nothing but encode what it is given, as the real adapter
+    does (CPU and memory benchmarks): every write succeeds, no object has tags, no marker
+    exists, there is no deadline."""
+
+    deadline = None
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def put_json(self, bucket, key, document, region=None):  # noqa: ANN001
+    def until(self, deadline):  # noqa: ANN001 - the real adapter's earlier-deadline view
+        return self
+
+    def put_json(self, bucket, key, document, region=None, compact=False):  # noqa: ANN001
         self.calls += 1
+        if compact:
+            json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        else:
+            json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
 
     def put_bytes(self, bucket, key, body, content_type="application/octet-stream", region=None):  # noqa: ANN001
         self.calls += 1
@@ -139,7 +149,7 @@ class NoopServices:
 
         self.storage = NoopStorage()
         self.pool = services.pool(fanout)
-        self.notifier = None  # notify is not configured in the benchmarks
+        self.notifier = self.scf = None  # notify is not configured in the benchmarks
 
 
 # ---------------------------------------------------------------- LocalCOS in its own process
@@ -162,6 +172,21 @@ for line in sys.stdin:
     if op == "seed":
         made, buckets = seed_objects(cos, load_events(Path(cmd["events"])))
         reply({{"objects": made, "buckets": buckets}})
+    elif op == "seed_keys":  # a large job's outputs (growth bench)
+        reply({{"objects": cos.seed(cmd["bucket"], cmd["keys"])}})
+    elif op == "verify_job":  # after a chain: how many outputs carry our tags, is the done marker there
+        client = cos.client()
+        tagged = 0
+        for key in cmd["keys"]:
+            tags = (client.get_object_tagging(Bucket=cmd["bucket"], Key=key).get("TagSet") or {{}}).get("Tag") or []
+            tags = [tags] if isinstance(tags, dict) else tags
+            tagged += any(t.get("Key") == "ci-source" for t in tags)
+        try:
+            client.head_object(Bucket=cmd["bucket"], Key=cmd["done_key"])
+            done = True
+        except Exception:
+            done = False
+        reply({{"tagged": tagged, "done": done}})
     elif op == "delay":
         cos.clear_faults()
         if cmd["seconds"]:

@@ -2,13 +2,15 @@
 
 * ``results.json`` — the machine, every section's raw figures and the summary;
 * ``report.md``    — the tables, the summary with targets and PASS/MISS;
-* ``*.png``        — memory.png (RSS curve), cpu.png, coldstart.png, fanout.png.
+* ``*.png``        — memory.png (RSS curve), cpu.png, coldstart.png, fanout.png, growth.png,
+  fanout-width.png.
 
     python bench/run.py                          # everything
     python bench/run.py --only cpu,fanout        # some sections
     python bench/run.py --compare OLD.json       # add a "before" column from an earlier results.json
 
-Sections: cpu (1), coldstart (2), fanout (3), memory (4), size (5). Each is also a script
+Sections: cpu (1), coldstart (2), fanout (3), memory (4), size (5), growth (6: cost growth with
+the job's size, the worst accepted body, round trips per callback kind, fan-out width). Each is also a script
 of its own (``python bench/cpu.py`` …). Benchmarks report; they never fail the run on a
 missed target (the exit code is 0 unless a section crashes).
 """
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import png  # noqa: E402
 
-SECTIONS = ["cpu", "coldstart", "fanout", "memory", "size"]
+SECTIONS = ["cpu", "coldstart", "fanout", "memory", "size", "growth"]
 
 
 def _charts(results: Dict[str, Dict[str, Any]], out: Path) -> List[str]:
@@ -46,8 +48,7 @@ def _charts(results: Dict[str, Dict[str, Any]], out: Path) -> List[str]:
         png.bar_chart(out / "cpu.png", "CPU per callback, µs (no-op storage)",
                       [e["event"].replace("function-url-", "url-") for e in events],
                       {"ours": [e["ours"]["cpu_us"] for e in events],
-                       "bare xmltodict.parse / json.loads": [e["floor"]["cpu_us"] for e in events]},
-                      marks={i: e["floor"]["cpu_us"] * cpu["target_ratio"] for i, e in enumerate(events)})
+                       "parse_callback": [e["parser"]["cpu_us"] for e in events]})
         made.append("cpu.png")
     cold = results.get("coldstart", {}).get("data")
     if cold:
@@ -69,6 +70,7 @@ def _charts(results: Dict[str, Dict[str, Any]], out: Path) -> List[str]:
                        "tagging fan-out": [lat[ours]["tagging_ms"], lat["fanout=1"]["tagging_ms"]]},
                       marks={0: fan["target_rtt"] * fan["delay_s"] * 1000})
         made.append("fanout.png")
+    made += results.get("growth", {}).get("charts", [])  # growth.py draws its own
     return made
 
 

@@ -26,13 +26,13 @@ FLOW = ("edge", "trust", "durability", "actions", "adapters")
 ENTRY = "entry"
 LAYERS: dict[str, set[str]] = {
     CORE: {"errors", "kinds", "times", "jsonsafe", "log", "settings", "context",
-           "decode", "parse", "models", "router", "keys", "sweepspec", "sweep"},
+           "decode", "parse", "models", "router", "keys", "sweepspec", "sweep", "budget", "checkpoint", "fanout"},
     "edge": {"http", "triggers", "cmq"},
     "trust": {"auth", "policy"},
     "durability": {"inbox", "idempotency", "replay", "verify"},
     "actions": {"actions", "handlers"},
     "adapters": {"storage", "notify", "services"},
-    ENTRY: {"app", "pipeline", "reconcile", "batch", "__init__"},
+    ENTRY: {"app", "pipeline", "reconcile", "batch", "chain", "__init__"},
 }
 SDKS = ("qcloud_cos", "tencentcloud")
 DEV_ONLY = ("ci_callback_dev", "moto", "werkzeug", "yaml", "pytest", "hypothesis", "boto3", "flask", "rich")

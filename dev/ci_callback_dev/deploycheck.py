@@ -56,7 +56,7 @@ PROJECT_PREFIX = "CI_CALLBACK_"
 REQUIRED_SETTINGS: Tuple[str, ...] = ("CI_CALLBACK_TOKENS",)  # without it every callback is a 403
 # Set by SCF itself: the code may read them without declaring them.
 PLATFORM_VARS: Set[str] = {"TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN",
-                           "TENCENTCLOUD_REGION"}
+                           "TENCENTCLOUD_REGION", "SCF_FUNCTIONNAME", "SCF_NAMESPACE"}
 DEFAULT_STAGE = "dev"
 STATE_DIR = ".deploy"  # git-ignored: names deployed non-empty, per stage
 
@@ -445,6 +445,21 @@ def wiped_settings(resolved: Mapping[str, Any], root: Path, stage: str) -> List[
     return sorted(name for name in wanted & declared if not values.get(name, "").strip())
 
 
+def role_permissions(resolved: Mapping[str, Any]) -> List[str]:
+    """What the execution role must be allowed beyond COS: continuations invoke the function
+    itself (``scf:InvokeFunction`` on its own resource), and notify invokes its target."""
+    function, _ = _instances(resolved)
+    request = (function.get("requests") or {}).get("function") or {}
+    name, namespace = request.get("FunctionName") or "<this function>", request.get("Namespace") or "default"
+    role = request.get("Role") or "the execution role"
+    targets = [f"{namespace}/{name} (continuations of large jobs)"]
+    notify = resolved_settings(resolved).get("CI_CALLBACK_NOTIFY_FUNCTION", "").strip()
+    if notify:
+        namespace_of_notify = resolved_settings(resolved).get("CI_CALLBACK_NOTIFY_NAMESPACE", "").strip() or "default"
+        targets.append(f"{namespace_of_notify}/{notify} (notify)")
+    return [f"{role} needs scf:InvokeFunction on {target}" for target in targets]
+
+
 def preflight(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None) -> Tuple[int, List[str]]:
     """(exit code, lines): refuse a deploy that would wipe a setting, then run the full check."""
     try:
@@ -506,6 +521,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     wiped = wiped_settings(resolved, root, args.stage)
     if wiped:
         print(f"check-deploy: note: `make deploy` would refuse here: empty {', '.join(wiped)}")
+    for permission in role_permissions(resolved):
+        print(f"check-deploy: note: {permission}")
     print(f"check-deploy: OK: stage {args.stage}, resolved by the Serverless loader and the toolkit's formatInputs")
     return 0
 

@@ -93,11 +93,26 @@ def _table(rows: List[List[str]], headers: List[str]) -> str:
     return "\n".join(out)
 
 
+DEMO_FUNCTION = "ci-callback"
+LARGE_JOB = 600  # outputs of the demo's large Segment job, run under LARGE_LIMIT_MS: it continues
+LARGE_LIMIT_MS = 1500
+
+
+def local_context(time_limit_ms: int = 10000) -> Dict[str, Any]:
+    """An SCF context as the platform passes it (names let an invocation continue itself)."""
+    return {"request_id": secrets.token_hex(8), "time_limit_in_ms": time_limit_ms, "function_name": DEMO_FUNCTION,
+            "namespace": "default", "memory_limit_in_mb": 128}
+
+
 def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore[no-untyped-def]
+    from functools import partial
+
     from ci_callback import log
     from ci_callback.app import handle
 
+    from . import bigjob
     from .localcos import LocalCOS
+    from .localscf import InProcessScf
 
     out = out or sys.stdout
     log.set_stream(open(os.devnull, "w"))  # the demo prints its own summary
@@ -127,12 +142,29 @@ def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore
         out.write("Callbacks replayed through main_handler\n")
         out.write(_table(rows, ["event", "http", "status", "tag/kind", "actions"]) + "\n\n")
 
+        # A job too big for one invocation: it checkpoints and continues, as on SCF.
+        cos.seed(DEMO_BUCKET, bigjob.output_keys(LARGE_JOB))
+        scf = InProcessScf(partial(handle, settings=settings), DEMO_FUNCTION, time_limit_ms=LARGE_LIMIT_MS).start()
+        try:
+            body = bigjob.segment_body(LARGE_JOB, "xml", "jdemolarge00000000000000000000001")
+            first = handle(function_url_event(body.decode(), token=token, headers={"content-type": "application/xml"}),
+                           local_context(LARGE_LIMIT_MS), settings=settings)
+            scf.drain()
+        finally:
+            scf.stop()
+        steps = [str(first["statusCode"])] + [str(r["status"]) for r in scf.runs]
+        out.write(f"A Segment job with {LARGE_JOB} outputs under a {LARGE_LIMIT_MS} ms time limit: "
+                  f"{1 + len(scf.runs)} invocations, answers {' → '.join(steps)} (202 = continuing)\n\n")
+
         index_rows, tag_rows = [], []
+        large_tagged = 0
         for bucket in buckets:
             for item in _list(client, bucket):
                 key = item["Key"]
                 if key.startswith(settings.index_prefix):
                     index_rows.append([bucket, key, str(item.get("Size"))])
+                elif key.startswith(bigjob.PREFIX):
+                    large_tagged += bool(client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet"))
                 elif not key.startswith((settings.archive_prefix, settings.marker_prefix)):
                     tags = (client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet") or {}).get("Tag") or []
                     tags = [tags] if isinstance(tags, dict) else tags
@@ -141,6 +173,7 @@ def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore
                         tag_rows.append([key, text])
         out.write("Index objects written\n" + _table(index_rows, ["bucket", "key", "bytes"]) + "\n\n")
         out.write("Tags on output objects\n" + _table(tag_rows, ["object", "tags"]) + "\n")
+        out.write(f"…and {large_tagged} of the large job's {LARGE_JOB} outputs under {bigjob.PREFIX}.\n")
         inbox = [i["Key"] for b in buckets for i in _list(client, b) if i["Key"].startswith(settings.archive_prefix)]
         deliveries = sum(1 for k in inbox if keys.is_delivery_key(settings.archive_prefix, k))
         out.write(f"\n{len(inbox) - deliveries} raw callbacks archived under {settings.archive_prefix} for replay,"
@@ -176,7 +209,7 @@ def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
             event = event_from_http(self.command, self.path, dict(self.headers.items()), body)
-            response = handle(event, {"request_id": secrets.token_hex(8), "time_limit_in_ms": 10000}, settings=settings)
+            response = handle(event, local_context(), settings=settings)
             data = response["body"].encode("utf-8")
             self.send_response(response["statusCode"])
             for name, value in response["headers"].items():
@@ -200,14 +233,22 @@ def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0)
 
 
 def run_serve(port: int = 8080, token: Optional[str] = None, bucket: str = DEMO_BUCKET) -> int:
+    from functools import partial
+
+    from ci_callback.app import handle
+
     from .localcos import LocalCOS
+    from .localscf import InProcessScf
 
     token = token or secrets.token_urlsafe(18)
     os.environ.setdefault("TENCENTCLOUD_SECRETID", "local-serve")
     os.environ.setdefault("TENCENTCLOUD_SECRETKEY", "local-serve")
     with LocalCOS() as cos:
         cos.create_bucket(bucket)
-        server = make_http_server(local_settings(cos.endpoint, token), port=port)
+        settings = local_settings(cos.endpoint, token)
+        server = make_http_server(settings, port=port)
+        # Continuations run in this process, one after another, as SCF runs async invocations.
+        scf = InProcessScf(partial(handle, settings=settings), DEMO_FUNCTION).start()
         host, bound = server.server_address[:2]
         sys.stderr.write(
             f"ci-callback serving on http://{host}:{bound}/?token={token}\n"
@@ -222,4 +263,5 @@ def run_serve(port: int = 8080, token: Optional[str] = None, bucket: str = DEMO_
             pass
         finally:
             server.shutdown()
+            scf.stop()
     return 0

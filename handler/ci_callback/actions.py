@@ -8,15 +8,25 @@ leaves exactly what one delivery left.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-import threading
-from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from . import keys, log, policy
+from . import budget, fanout, keys, log, policy
+from .checkpoint import Pending, Progress
 from .context import Invocation
-from .errors import ActionSkipped, NotFound
-from .models import JobCallback, ModerationCallback, ObjectRef, PicProcessResult, SmartCoverResult, WorkflowCallback
+from .errors import ActionSkipped, NotFound, OutOfTime
+from .models import (
+    GenericResult,
+    JobCallback,
+    JobDetails,
+    MediaResult,
+    ModerationCallback,
+    ObjectRef,
+    PicProcessResult,
+    SmartCoverResult,
+    WorkflowCallback,
+)
 from .times import iso, parse_time
 
 SCHEMA = 1
@@ -28,6 +38,10 @@ MAX_TAG_KEY = 127
 MAX_TAG_VALUE = 255
 _TAG_CHARS = re.compile(r"^[A-Za-z0-9 +\-=._:/]*$")
 SOURCE = "ci-callback"
+PART_SIZE = 1000  # outputs per index part; a job with more has its index split in parts
+
+if TYPE_CHECKING:  # the adapter is reached through the invocation
+    from .storage import CosStorage
 
 
 # ---------------------------------------------------------------- helpers
@@ -76,7 +90,7 @@ def merge_tags(existing: Mapping[str, str], ours: Mapping[str, str]) -> Dict[str
     return merged
 
 
-def _read_tags(inv: Invocation, ref: ObjectRef) -> Union[str, Dict[str, str]]:
+def _read_tags(inv: Invocation, ref: ObjectRef, storage: CosStorage) -> Union[str, Dict[str, str]]:
     """An output's current tags, or why it is not tagged ("skipped", "missing")."""
     if not ref.key:
         return "skipped"
@@ -84,76 +98,44 @@ def _read_tags(inv: Invocation, ref: ObjectRef) -> Union[str, Dict[str, str]]:
         log.warn("output bucket not allowed; not tagged", bucket=ref.bucket, key=ref.key)
         return "skipped"
     try:
-        return inv.adapters.storage.get_tags(ref.bucket, ref.key, ref.region)
+        return storage.get_tags(ref.bucket, ref.key, ref.region)
     except NotFound:
         log.warn("output object not found; not tagged", bucket=ref.bucket, key=ref.key)
         return "missing"
 
 
-def _write_tags(inv: Invocation, ref: ObjectRef, tags: Mapping[str, str]) -> str:
+def _write_tags(inv: Invocation, ref: ObjectRef, tags: Mapping[str, str], storage: CosStorage) -> str:
     assert ref.bucket and ref.key  # _read_tags returned tags, so both are known
-    inv.adapters.storage.put_tags(ref.bucket, ref.key, tags, ref.region)
+    storage.put_tags(ref.bucket, ref.key, tags, ref.region)
     return "tagged"
 
 
-def tag_outputs(inv: Invocation, outputs: List[ObjectRef], ours: Mapping[str, str],
-                also: Optional[Callable[[], None]] = None) -> Dict[str, int]:
-    """Tag every output concurrently on the container's bounded pool (plus one extra task).
+def tag_one(inv: Invocation, ref: ObjectRef, ours: Mapping[str, str], storage: CosStorage) -> str:
+    """Read an output's tags, merge ours, write them back when that changes anything."""
+    existing = _read_tags(inv, ref, storage)
+    if isinstance(existing, str):
+        return existing
+    merged = merge_tags(existing, ours)
+    if merged == existing:
+        return "unchanged"
+    if not budget.may_start(storage.deadline):
+        raise OutOfTime("no time left to write the tags just read")
+    return _write_tags(inv, ref, merged, storage)
 
-    Returns how many outputs ended "tagged", "unchanged", "missing" or "skipped".
 
-    Tagging one object is two dependent requests: read its tags, write the merged set.
-    The worker that read an object's tags writes them at once, unless some of our tasks
-    are still waiting for a worker: then the write goes to the back of the queue, so the
-    waiting reads start first and no worker holds a read+write pair while reads queue.
-    N outputs on a pool of W take about max(2, ceil((2N + 1) / W)) round trips (9 outputs
-    on 8 workers: 3, where whole read+write tasks took 4), and still one task per object
-    whenever the pool is big enough.
+def tag_outputs(inv: Invocation, work: JobWork, progress: Progress) -> bool:
+    """Do the job's unfinished tasks (index documents, then output tags) on the container's pool.
+
+    ``settings.fanout`` workers take tasks in order from PROGRESS (``fanout.run``): one
+    output is a read and a dependent write, so N outputs on W workers take about
+    2·ceil(N / W) round trips, the index documents riding in the first one. A worker
+    starts a task only while both of its requests could end before the work deadline;
+    True when every task is done, False when the deadline stopped it.
     """
-    pool = inv.adapters.pool
-    lock = threading.Lock()
-    waiting = [len(outputs) + (also is not None)]  # our tasks submitted but not started yet
-
-    def start() -> None:
-        with lock:
-            waiting[0] -= 1
-
-    def tag(ref: ObjectRef) -> Union[str, Future[str]]:
-        start()
-        existing = _read_tags(inv, ref)
-        if isinstance(existing, str):
-            return existing
-        merged = merge_tags(existing, ours)
-        if merged == existing:
-            return "unchanged"
-        with lock:
-            later = waiting[0] > 0
-        if later:
-            return pool.submit(_write_tags, inv, ref, merged)
-        return _write_tags(inv, ref, merged)
-
-    def extra(task: Callable[[], None]) -> None:
-        start()
-        task()
-
-    futures: List[Future[Any]] = [pool.submit(tag, ref) for ref in outputs]
-    if also is not None:
-        futures.append(pool.submit(extra, also))
-    counts: Dict[str, int] = {}
-    first_error: Optional[BaseException] = None
-    for future in futures:
-        try:
-            result = future.result()
-            if isinstance(result, Future):  # a write sent to the back of the queue
-                result = result.result()
-        except BaseException as exc:  # noqa: BLE001 - wait for all, then raise the first
-            first_error = first_error or exc
-            continue
-        if isinstance(result, str):
-            counts[result] = counts.get(result, 0) + 1
-    if first_error is not None:
-        raise first_error
-    return counts
+    until = budget.work_deadline(inv.deadline, inv.started)
+    storage = inv.adapters.storage.until(until)
+    return fanout.run(inv.adapters.pool, inv.settings.fanout, progress,
+                      lambda index: work.run(inv, index, storage), lambda: budget.may_start(until, 2))
 
 
 def our_tags(inv: Invocation, callback: JobCallback) -> Dict[str, str]:
@@ -168,8 +150,15 @@ def our_tags(inv: Invocation, callback: JobCallback) -> Dict[str, str]:
 # ---------------------------------------------------------------- documents
 
 
-def job_document(callback: JobCallback) -> Dict[str, Any]:
-    document: Dict[str, Any] = {"schema": SCHEMA, "type": type(callback.details).__name__, **callback.to_dict()}
+def job_document(callback: JobCallback, part_keys: Optional[List[str]] = None) -> Dict[str, Any]:
+    """The job's index document. With PART_KEYS (a job of more than PART_SIZE outputs) the
+    output lists move to the part documents and this one says where they are."""
+    document: Dict[str, Any] = {"schema": SCHEMA, "type": type(callback.details).__name__,
+                                **(callback.to_dict() if part_keys is None else without_outputs(callback))}
+    if part_keys is not None:
+        document["parts"] = {"count": len(part_keys), "size": PART_SIZE, "outputs": len(callback.outputs),
+                             "keys": part_keys}
+        return document
     details = callback.details
     if isinstance(details, SmartCoverResult):
         document["covers"] = [c.to_dict() for c in details.covers]
@@ -177,6 +166,35 @@ def job_document(callback: JobCallback) -> Dict[str, Any]:
         document["original"] = details.original.to_dict()
         document["processed"] = details.processed.to_dict()
     return document
+
+
+def without_outputs(callback: JobCallback) -> Dict[str, Any]:
+    """``to_dict()`` without the per-output lists, built without building them."""
+    shell = dataclasses.replace(callback, outputs=(), details=_empty_details(callback.details))
+    document = shell.to_dict()
+    del document["outputs"]
+    for name in ("files", "md5", "covers"):
+        document["details"].pop(name, None)
+    return document
+
+
+def _empty_details(details: JobDetails) -> JobDetails:
+    if isinstance(details, MediaResult):
+        return dataclasses.replace(details, files=(), md5={})
+    if isinstance(details, GenericResult):
+        return dataclasses.replace(details, files=())
+    if isinstance(details, SmartCoverResult):
+        return dataclasses.replace(details, covers=())
+    return details
+
+
+def part_document(callback: JobCallback, number: int, count: int) -> Dict[str, Any]:
+    """Part NUMBER (1-based) of COUNT: PART_SIZE outputs each, in CI's order, with their MD5s."""
+    refs = callback.outputs[(number - 1) * PART_SIZE:number * PART_SIZE]
+    md5 = callback.details.md5 if isinstance(callback.details, MediaResult) else {}
+    return {"schema": SCHEMA, "job_id": callback.job_id, "part": number, "of": count,
+            "first": (number - 1) * PART_SIZE, "outputs": [r.to_dict() for r in refs],
+            "md5": {r.key: md5[r.key] for r in refs if r.key is not None and r.key in md5}}
 
 
 def failure_document(callback: JobCallback) -> Dict[str, Any]:
@@ -198,32 +216,59 @@ def failure_document(callback: JobCallback) -> Dict[str, Any]:
 # ---------------------------------------------------------------- actions
 
 
-def index_and_tag_job(callback: JobCallback, inv: Invocation) -> None:
-    """Success: one index object for the job, and our tags on every output."""
-    settings = inv.settings
-    write_index = settings.enabled("index")
-    tag = settings.enabled("tag") and bool(callback.outputs)
-    index_task: Optional[Callable[[], None]] = None
-    if write_index:
-        first_output = callback.outputs[0].bucket if callback.outputs else None
-        try:
-            bucket = policy.index_location(settings, callback.input.bucket, first_output)
-        except ActionSkipped as skipped:
-            log.warn("index not written", job_id=callback.job_id, reason=str(skipped))
-            inv.record("index-skipped", reason=str(skipped))
+class JobWork:
+    """A successful job's actions as numbered tasks, the same in every invocation of a chain:
+    the index document, its parts (more than PART_SIZE outputs), then one task per output."""
+
+    def __init__(self, callback: JobCallback, inv: Invocation) -> None:
+        settings = inv.settings
+        self.callback = callback
+        self.ours = our_tags(inv, callback)
+        self.index_bucket: Optional[str] = None
+        if settings.enabled("index"):
+            first_output = callback.outputs[0].bucket if callback.outputs else None
+            try:
+                self.index_bucket = policy.index_location(settings, callback.input.bucket, first_output)
+            except ActionSkipped as skipped:
+                log.warn("index not written", job_id=callback.job_id, reason=str(skipped))
+                inv.record("index-skipped", reason=str(skipped))
+        self.key = keys.job_index_key(settings.index_prefix, callback.input.bucket, callback.input.key,
+                                      callback.job_id)
+        parts = -(-len(callback.outputs) // PART_SIZE) if len(callback.outputs) > PART_SIZE else 0
+        self.part_keys = [keys.job_index_part_key(self.key, n, parts) for n in range(1, parts + 1)] if parts else None
+        self.index_tasks = 0 if self.index_bucket is None else 1 + parts
+        self.tagging = settings.enabled("tag") and bool(callback.outputs)
+        self.total = self.index_tasks + (len(callback.outputs) if self.tagging else 0)
+
+    def run(self, inv: Invocation, index: int, storage: CosStorage) -> str:
+        if index >= self.index_tasks:
+            return tag_one(inv, self.callback.outputs[index - self.index_tasks], self.ours, storage)
+        assert self.index_bucket is not None  # index tasks exist only with a bucket
+        region = policy.region_for(self.index_bucket, self.callback.input)
+        if index == 0:
+            storage.put_json(self.index_bucket, self.key, job_document(self.callback, self.part_keys), region)
+            details = {"parts": len(self.part_keys)} if self.part_keys else {}
+            inv.record("index", bucket=self.index_bucket, key=self.key, **details)
         else:
-            key = keys.job_index_key(settings.index_prefix, callback.input.bucket, callback.input.key, callback.job_id)
-            document = job_document(callback)
-            region = policy.region_for(bucket, callback.input)
+            assert self.part_keys is not None
+            document = part_document(self.callback, index, len(self.part_keys))
+            storage.put_json(self.index_bucket, self.part_keys[index - 1], document, region, compact=True)
+        return "index"
 
-            def index_task() -> None:
-                write_document(inv, "index", bucket, key, document, region)
 
-    if tag:
-        counts = tag_outputs(inv, list(callback.outputs), our_tags(inv, callback), also=index_task)
+def index_and_tag_job(callback: JobCallback, inv: Invocation) -> None:
+    """Success: one index object for the job (split in parts for very large jobs), and our
+    tags on every output. Work the deadline leaves undone goes to ``inv.pending``."""
+    work = JobWork(callback, inv)
+    if work.total == 0:
+        return
+    progress = Progress.from_dict(inv.resume, work.total) if inv.resume is not None else Progress(work.total)
+    finished = tag_outputs(inv, work, progress)
+    if work.tagging:
+        counts = {k: v for k, v in progress.counts.items() if k != "index"}
         inv.record("tag", objects=len(callback.outputs), **counts)
-    elif index_task is not None:
-        index_task()
+    if not finished:
+        inv.pending = Pending(progress, work.index_tasks)
 
 
 def record_failure(callback: JobCallback, inv: Invocation) -> None:
@@ -244,8 +289,13 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
     prefix = inv.settings.index_prefix
     manifest_key = keys.run_manifest_key(prefix, callback.input.bucket, callback.input.key, callback.run_id)
     document = {"schema": SCHEMA, **callback.to_dict()}
-    write_document(inv, "run-manifest", bucket, manifest_key, document)
     pointer_key = keys.latest_run_key(prefix, callback.input.bucket, callback.input.key)
+    # The manifest write and the pointer read do not depend on each other: one round trip.
+    reading = inv.adapters.pool.submit(inv.adapters.storage.get_json, bucket, pointer_key)
+    try:
+        write_document(inv, "run-manifest", bucket, manifest_key, document)
+    finally:
+        current = reading.result()
     pointer = {
         "schema": SCHEMA,
         "run_id": callback.run_id,
@@ -254,7 +304,6 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
         "created_at": document["created_at"],
         "manifest": {"bucket": bucket, "key": manifest_key},
     }
-    current = inv.adapters.storage.get_json(bucket, pointer_key)
     if current == pointer:
         inv.record("latest-run", bucket=bucket, key=pointer_key, changed=False)
         return

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from . import auth, log, triggers
+from . import auth, budget, log, triggers
 from .context import Invocation
-from .errors import HttpError, Misconfigured, RetryBatch
+from .errors import CiCallbackError, ContinuationFailed, HttpError, Misconfigured, RetryBatch
 from .http import HttpRequest, HttpResponse, request_from_event
 from .settings import Settings, get_settings
 
@@ -58,14 +58,6 @@ def main_handler(event: Any, context: Any = None) -> dict[str, Any]:
     return handle(event, context)
 
 
-def _deadline(context: Any, started: float) -> float | None:
-    limit = context.get("time_limit_in_ms") if isinstance(context, dict) else None
-    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
-        # Keep a margin to answer before SCF kills us.
-        return started + max(limit / 1000.0 - 0.5, limit / 2000.0)
-    return None
-
-
 def handle(
     event: Any,
     context: Any = None,
@@ -84,9 +76,11 @@ def handle(
             raise RetryBatch(f"misconfigured: {exc.variable}") from None
         return _finish(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
-    inv = Invocation(settings=settings, services=services, deadline=_deadline(context, started))
-    if isinstance(context, dict) and context.get("request_id"):
-        inv.request_id = str(context["request_id"])
+    scf_context = context if isinstance(context, dict) else None
+    inv = Invocation(settings=settings, services=services, deadline=budget.deadline_of(context, started),
+                     started=started, scf=dict(scf_context or {}))
+    if scf_context and scf_context.get("request_id"):
+        inv.request_id = str(scf_context["request_id"])
     return TRIGGERS[kind](event, context, inv, router, started)
 
 
@@ -109,11 +103,43 @@ def _queue(event: Any, context: Any, inv: Invocation, router: Router | None, sta
     return handle_batch(event, inv, router or default_router())
 
 
+def _continue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
+    """A continuation invocation (async, from this function itself). A transient failure is
+    raised, so SCF retries the invocation (tencent-facts.md, "Async retries")."""
+    inv.source = "continuation"
+    inv.fields.update(request_id=inv.request_id, source="continuation")
+    pointer = event["ci_callback"]["continuation"]
+    if isinstance(pointer, dict) and pointer.get("for") == "sweep":  # a sweep that ran out of time
+        from .reconcile import continue_sweep  # noqa: PLC0415
+
+        return continue_sweep(pointer, inv, router or default_router())
+    try:
+        from .pipeline import continue_chain  # noqa: PLC0415
+
+        response = continue_chain(event, inv)
+    except HttpError as exc:
+        response = _refused(exc)
+    except CiCallbackError as exc:  # storage or SCF failed before any work: retry
+        log.error("continuation failed; SCF retries it", error=str(exc), **inv.fields)
+        response = HttpResponse.error(503, f"temporarily unavailable: {str(exc)[:120]}")
+    except Exception as exc:  # noqa: BLE001 - a bug: logged, and raised below like any failure
+        import traceback  # noqa: PLC0415
+
+        log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8),
+                  **inv.fields)
+        response = HttpResponse.error(500, "internal error; the continuation was not processed")
+    answer = _finish(response, inv, started)
+    if response.status >= 500:
+        raise ContinuationFailed(str(response.payload.get("reason") or "continuation failed"))
+    return answer
+
+
 # Which entry handles which trigger (``triggers.classify``). A new trigger is one line here.
 TRIGGERS: dict[str, Callable[[Any, Any, Invocation, Router | None, float], dict[str, Any]]] = {
     triggers.HTTP: _http,
     triggers.TIMER: _timer,
     triggers.QUEUE: _queue,
+    triggers.CONTINUATION: _continue,
 }
 
 

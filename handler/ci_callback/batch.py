@@ -51,7 +51,7 @@ def handle_batch(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
 
 def _one(record: cmq.QueueRecord, parent: Invocation, router: Router) -> HttpResponse:
     item = Invocation(request_id=f"{parent.request_id or 'cmq'}:{record.label}", settings=parent.settings,
-                      services=parent.services, deadline=parent.deadline, source="queue")
+                      services=parent.services, deadline=parent.deadline, source="queue", scf=parent.scf)
     item.fields.update(request_id=item.request_id, msg_id=record.msg_id, topic=record.topic,
                        envelope=",".join(record.envelope) or None)
     started = time.monotonic()

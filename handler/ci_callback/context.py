@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
 
 if TYPE_CHECKING:  # annotations only: the adapters load with the first real callback
+    from .checkpoint import Pending
     from .services import Services
 
 
@@ -25,6 +27,11 @@ class Invocation:
     # How the callback arrived: "url" (Function URL / API Gateway), "queue" (CMQ), "reconcile"
     # (found by the sweep in CI's list), "replay" (re-driven from the inbox), "continuation".
     source: str = "url"
+    started: float = field(default_factory=time.monotonic)
+    scf: dict[str, Any] = field(default_factory=dict)  # the SCF context (function_name, namespace…), if any
+    step: int = 1  # in a chain of continuations: 1 = the delivery itself
+    resume: dict[str, Any] | None = None  # a checkpoint's "tasks" (what is finished), when resuming earlier work
+    pending: Pending | None = None  # work left at the work deadline: the pipeline checkpoints and continues it
 
     def record(self, action: str, **details: Any) -> None:
         self.actions.append({"action": action, **details})

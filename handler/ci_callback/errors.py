@@ -64,6 +64,13 @@ class StorageError(CiCallbackError):
         self.code = code
 
 
+class OutOfTime(StorageError):
+    """A COS request was not sent: it could not have ended before the invocation's deadline."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="OutOfTime", transient=True)
+
+
 # StorageError.code for a request the COS SDK refused before any I/O (its own validation):
 # permanent, and answered 4xx, never a 503 that asks for a retry which cannot help.
 REFUSED_BY_SDK = "RefusedBySDK"
@@ -86,6 +93,12 @@ class NotifyError(CiCallbackError):
 
     def __init__(self, message: str, transient: bool = True) -> None:
         super().__init__(message, transient=transient)
+
+
+class ContinuationFailed(CiCallbackError):
+    """A continuation invocation failed transiently; raised so SCF retries it."""
+
+    transient = True
 
 
 class VerificationFailed(CiCallbackError):

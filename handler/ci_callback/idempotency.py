@@ -29,6 +29,7 @@ class Lease:
     bucket: str
     base: str
     number: int
+    nonce: str = ""  # tells our lease from another delivery's (see claim)
 
     @property
     def key(self) -> str:
@@ -56,7 +57,7 @@ def claim(storage: CosStorage, bucket: str, prefix: str, callback: Callback, ttl
     # still have landed, and its retry then finds the key taken by ourselves.
     nonce = secrets.token_hex(8)
     for number in range(1, MAX_LEASES + 1):
-        lease = Lease(bucket, base, number)
+        lease = Lease(bucket, base, number, nonce)
         record = {"status": "in-progress", "owner": owner, "nonce": nonce, "expires_at": round(now + ttl, 3)}
         if _create(storage, lease, record):
             return Claim(lease)
@@ -95,13 +96,44 @@ def _create(storage: CosStorage, lease: Lease, record: dict[str, Any]) -> bool:
         raise
 
 
+def renew(storage: CosStorage, lease: Lease, ttl: int, owner: Optional[str], step: int) -> None:
+    """Keep the lease across a chain of continuations: a re-delivery meanwhile is a duplicate.
+
+    Only the holder renews (a continuation checks ``holds`` first), so a plain PUT does.
+    """
+    storage.put_json(lease.bucket, lease.key, {"status": "in-progress", "owner": owner, "nonce": lease.nonce,
+                                               "expires_at": round(time.time() + ttl, 3), "step": step})
+
+
+def lease_at(bucket: str, key: str, nonce: str) -> Optional[Lease]:
+    """The lease whose marker is KEY (``…/lease-<n>.json``), or None when KEY is not one."""
+    base, _, name = key.rpartition("/")
+    number = name[len("lease-"):-len(".json")] if name.startswith("lease-") and name.endswith(".json") else ""
+    if not number.isdigit() or not 1 <= int(number) <= MAX_LEASES:
+        return None
+    return Lease(bucket, base + "/", int(number), nonce)
+
+
+def holds(storage: CosStorage, lease: Lease) -> bool:
+    """Is LEASE still ours (its marker carries our nonce and has not expired)?"""
+    held = storage.get_json(lease.bucket, lease.key)
+    return held is not None and held.get("nonce") == lease.nonce and float(held.get("expires_at") or 0) > time.time()
+
+
 def complete(storage: CosStorage, lease: Lease, summary: dict[str, Any]) -> None:
     storage.put_json(lease.bucket, lease.done_key, {"status": "done", **summary})
 
 
-def release(storage: CosStorage, lease: Lease) -> None:
-    """Give the lease back after a failure, so CI's retry can run at once."""
+def release(storage: CosStorage, lease: Lease, keep_number: bool = False) -> None:
+    """Give the lease back after a failure, so CI's retry can run at once.
+
+    KEEP_NUMBER (a checkpoint exists): expire the marker instead of deleting it, so the
+    retry claims the next number, and a claim past ``lease-1`` looks for the checkpoint.
+    """
     try:
+        if keep_number:
+            storage.put_json(lease.bucket, lease.key, {"status": "released", "nonce": lease.nonce, "expires_at": 0})
+            return
         storage.delete(lease.bucket, lease.key)
     except Exception:  # noqa: BLE001 - an unreleased lease simply expires
         pass

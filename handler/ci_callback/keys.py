@@ -168,6 +168,18 @@ def done_key(base: str) -> str:
     return f"{base}done.json"
 
 
+def checkpoint_key(base: str) -> str:
+    """Where a chain of continuations keeps its progress, beside the lease markers."""
+    return f"{base}checkpoint.json"
+
+
+def job_index_part_key(index_key: str, number: int, count: int) -> str:
+    """Part NUMBER of COUNT of a large job's index: ``…/job-<id>.part-00001.json``."""
+    assert 1 <= number <= count
+    stem = index_key[:-len(".json")] if index_key.endswith(".json") else index_key
+    return f"{stem}.part-{number:05d}.json"
+
+
 def event_id(kind: str, callback_id: Optional[str], state: Optional[str]) -> str:
     """The stable id downstream consumers dedupe on: the identity the markers use."""
     identity = f"{kind}\n{callback_id or ''}\n{state or ''}".encode("utf-8", "surrogatepass")

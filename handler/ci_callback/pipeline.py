@@ -9,13 +9,14 @@ archived (or archiving itself is what failed).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
 
-from . import idempotency, inbox, keys, log, policy
+from . import chain, idempotency, inbox, keys, log, policy
 from .context import Invocation
-from .errors import REFUSED_BY_SDK, InvalidCallback, NotifyError, StorageError, VerificationFailed
+from .errors import REFUSED_BY_SDK, HttpError, InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
 from .models import Callback
 from .parse import parse_callback
@@ -88,22 +89,33 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
     bucket = policy.home_bucket(settings, callback)
     region = policy.callback_region(callback) if bucket == callback.input.bucket else None
 
-    # 1. The durable inbox: nothing below may run before the raw body is safe.
+    # 1. The durable inbox, in parallel with the claim (they do not depend on each other):
+    #    nothing *acts* before both succeeded, and a failed archive gives the lease back.
+    archive: Future[None] | None = None
+    delivery: Future[None] | None = None  # this delivery's record, written beside the archive
+    digest = inbox.body_digest(request.body)  # hashed once, for the key, the document and a checkpoint
+    archive_key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
     if settings.enabled("archive"):
         if bucket is None:
             log.warn("callback not archived: no bucket known", kind=callback.kind, id=callback.id)
         else:
-            digest = inbox.body_digest(request.body)  # hashed once, for the key and the document
-            key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
-            delivery = _record_delivery(inv, bucket, region, callback, digest, key)
-            try:
-                storage.put_json(bucket, key, inbox.archive_document(request, callback, digest, inv.source), region)
-            except StorageError as exc:
-                _settle(delivery, callback)
-                return _unavailable(callback, exc, inv, archived=False)
+            document = inbox.archive_document(request, callback, digest, inv.source)
+            archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
+            del document  # the task holds it until written
+            delivery = _record_delivery(inv, bucket, region, callback, digest, archive_key)
+    archived = archive is not None
+
+    def archive_failed() -> StorageError | None:
+        nonlocal delivery
+        if delivery is not None:  # on every way out: the record must be written before we answer
             _settle(delivery, callback)
-            inv.record("archive", bucket=bucket, key=key)
-            inv.fields["archive_key"] = key
+            delivery = None
+        try:
+            if archive is not None:
+                archive.result()
+        except StorageError as exc:
+            return exc
+        return None
 
     # 2. Optional verification against CI's own record of the job or run.
     if settings.verify_jobs:
@@ -112,10 +124,11 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         try:
             verify(callback, inv)
         except VerificationFailed as exc:
+            archive_failed()
             log.warn("callback does not match CI's record", reason=str(exc), **describe(callback))
             return respond(403, "rejected", callback, reason=f"verification failed: {exc}")
         except StorageError as exc:
-            return _unavailable(callback, exc, inv, archived=True)
+            return unavailable(callback, archive_failed() or exc, inv, archived=archived and not archive_failed())
 
     # 3. Claim the (id, state) marker so duplicates are cheap and never run twice.
     lease = None
@@ -124,39 +137,68 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             claim = idempotency.claim(storage, bucket, settings.marker_prefix, callback,
                                       _lease_ttl(inv), inv.request_id)
         except StorageError as exc:
-            return _unavailable(callback, exc, inv, archived=True)
+            failed = archive_failed()
+            return unavailable(callback, failed or exc, inv, archived=archived and failed is None)
         if claim.lease is None:
+            archive_failed()  # written or not, a duplicate is answered as one
             inv.fields["actions"] = []
             reason = "already processed" if claim.duplicate == "done" else "being processed by another delivery"
             return respond(200, "duplicate", callback, reason=reason)
         lease = claim.lease
+    failed = archive_failed()
+    if failed is not None:
+        if lease is not None:
+            idempotency.release(storage, lease)
+        return unavailable(callback, failed, inv, archived=False)
+    if archived:
+        inv.record("archive", bucket=bucket, key=archive_key)
+        inv.fields["archive_key"] = archive_key
+    # A claim past lease-1 follows an earlier delivery that stopped: a broken chain may have
+    # left a checkpoint to resume from (one more request, on that path only).
+    previous = chain.checkpoint_of(storage, lease, digest) if lease and lease.number > 1 and \
+        chain.may_continue(callback, settings) else None
+    if previous is not None:
+        inv.resume, inv.step = previous.get("tasks"), int(previous.get("step") or 1) + 1
+        log.info("resuming from a checkpoint", step=inv.step, done=(inv.resume or {}).get("done"),
+                 **describe(callback))
+    origin = chain.Origin(bucket, region, archive_key if archived else None, digest, lease, previous)
+    return conclude(callback, inv, origin, lambda: dispatch(callback, inv, router))
 
-    # 4. Route and act; 5. notify downstream.
+
+def conclude(callback: Callback, inv: Invocation, origin: chain.Origin,
+             act: Callable[[], HttpResponse]) -> HttpResponse:
+    """Act, then continue (work left at the deadline), or notify and write the done marker."""
+    settings = inv.settings
+    storage = inv.adapters.storage
+    lease = origin.lease
     try:
-        response = dispatch(callback, inv, router)
+        response = act()
+        if inv.pending is not None:
+            return hand_over(callback, inv, origin)
         if settings.notify_function and settings.enabled("notify") and response.payload["status"] == "processed":
-            written = [{"bucket": a["bucket"], "key": a["key"]} for a in inv.actions if "key" in a and a["action"] != "archive"]
+            written = chain.written(callback, inv)
             # event_id: stable per (kind, id, state), so consumers can dedupe an at-least-once notify.
             event_id = keys.event_id(callback.kind, callback.id, callback.state)
-            request_id = inv.services.notifier.invoke(
-                settings.notify_function, {"event_id": event_id, "callback": callback.to_dict(), "written": written})
+            request_id = inv.adapters.scf.invoke(
+                settings.notify_function,
+                {"event_id": event_id, "callback": chain.notify_view(callback), "written": written})
             inv.record("notify", function=settings.notify_function, request_id=request_id, event_id=event_id)
             inv.fields["actions"] = [a["action"] for a in inv.actions]
     except (StorageError, NotifyError) as exc:
-        if lease is not None:
-            idempotency.release(storage, lease)
+        _give_back(inv, origin)
         if not exc.transient:
             log.error("action failed permanently", error=str(exc), **describe(callback))
-        return _unavailable(callback, exc, inv, archived=settings.enabled("archive") and bucket is not None)
+        return unavailable(callback, exc, inv, archived=origin.archive_key is not None)
     except BaseException:
-        if lease is not None:
-            idempotency.release(storage, lease)
+        _give_back(inv, origin)
         raise
     if lease is not None:
         try:
             idempotency.complete(storage, lease, _done_summary(inv))
         except StorageError as exc:  # actions are done and idempotent: a retry is harmless
             log.warn("done marker not written", error=str(exc), **describe(callback))
+        else:
+            chain.forget(inv, origin)
     return response
 
 
@@ -168,7 +210,7 @@ def _done_summary(inv: Invocation) -> dict[str, Any]:
     if notified is not None:
         notify = {"ran": True, "function": notified.get("function"), "event_id": notified.get("event_id"),
                   "request_id": notified.get("request_id")}
-    return {"request_id": inv.request_id, "source": inv.source, "notify": notify}
+    return {"request_id": inv.request_id, "source": inv.source, "steps": inv.step, "notify": notify}
 
 
 def _record_delivery(inv: Invocation, bucket: str, region: str | None, callback: Callback, digest: str,
@@ -193,6 +235,69 @@ def _settle(delivery: Future[None], callback: Callback) -> None:
         log.warn("delivery record not written", error=str(exc), **describe(callback))
 
 
+def hand_over(callback: Callback, inv: Invocation, origin: chain.Origin) -> HttpResponse:
+    """The deadline stopped the work: checkpoint it and invoke this function to go on.
+
+    202 "continuing" only once both the checkpoint and the Invoke succeeded; otherwise the
+    lease goes back and the answer is 503, so CI (or SCF's async retry) delivers it again
+    and the claim finds the checkpoint.
+    """
+    pending = inv.pending
+    assert pending is not None
+    try:
+        request_id = chain.save_and_invoke(callback, inv, origin, pending)
+    except (StorageError, NotifyError) as exc:
+        _give_back(inv, origin)
+        return unavailable(callback, exc, inv, archived=origin.archive_key is not None)
+    inv.record("continue", step=inv.step + 1, request_id=request_id, done=pending.progress.done,
+               total=pending.progress.total)
+    inv.fields["actions"] = [a["action"] for a in inv.actions]
+    inv.fields["step"] = inv.step
+    return respond(202, "continuing", callback, reason="more work than fits before the deadline: continuing",
+                   actions=inv.actions)
+
+
+def continue_chain(event: dict[str, Any], inv: Invocation) -> HttpResponse:
+    """A continuation event: resume the job its checkpoint describes, from where it stopped."""
+    from . import actions  # noqa: PLC0415 - the built-in job work is what continues
+
+    spec = event.get("ci_callback", {}).get("continuation") if isinstance(event.get("ci_callback"), dict) else None
+    kind = spec.get("for", "job") if isinstance(spec, dict) else "job"
+    if kind != "job":
+        resume = chain.RESUMERS.get(str(kind))
+        if resume is None or not isinstance(spec, dict):
+            raise HttpError(400, "not a continuation event of this function")
+        return resume(spec, inv)
+    pointer = chain.pointer(event, inv.settings)
+    if inv.services is None:
+        from .services import Services  # noqa: PLC0415
+
+        inv.services = Services.from_env(inv.settings, inv.deadline, pointer.region)
+    resumed = chain.load(inv, pointer)  # raises StorageError: SCF's async retry runs it again
+    if isinstance(resumed, str):
+        log.warn("continuation has nothing to do", reason=resumed, checkpoint=pointer.key, step=pointer.step)
+        inv.fields["outcome"] = "nothing-to-do"
+        return HttpResponse(200, {"ok": True, "status": "nothing-to-do", "reason": resumed})
+    callback, origin, document = resumed
+    inv.fields.update(describe(callback))
+    inv.step, inv.resume = pointer.step, document.get("tasks")
+
+    def act() -> HttpResponse:
+        actions.index_and_tag_job(callback, inv)
+        return respond(200, "processed", callback, actions=inv.actions)
+
+    return conclude(callback, inv, origin, act)
+
+
+def _give_back(inv: Invocation, origin: chain.Origin) -> None:
+    """After a failure: release the lease so a retry can run at once (keeping its number
+    when a checkpoint exists, see ``idempotency.release``). A continuation keeps it: SCF
+    retries a failed async invocation with the same event (tencent-facts.md, "Async
+    retries"), and that retry must still hold it; if none comes, it expires."""
+    if origin.lease is not None and inv.source != "continuation":
+        idempotency.release(inv.adapters.storage, origin.lease, keep_number=origin.checkpoint is not None)
+
+
 def _lease_ttl(inv: Invocation) -> int:
     """A lease outlives its invocation by a little only: if this run crashes or times out,
     CI's next retry can take over instead of being told "duplicate" until the TTL."""
@@ -202,7 +307,7 @@ def _lease_ttl(inv: Invocation) -> int:
     return max(ttl, 1)
 
 
-def _unavailable(callback: Callback, exc: Exception, inv: Invocation, archived: bool) -> HttpResponse:
+def unavailable(callback: Callback, exc: Exception, inv: Invocation, archived: bool) -> HttpResponse:
     if isinstance(exc, StorageError) and exc.code == REFUSED_BY_SDK:
         # The SDK refused the request before sending it (say, a bucket name it cannot use): the
         # same callback fails the same way every time, so no 503 asks for a retry.

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
-from . import inbox, keys, log, policy, sweep
+from . import chain, inbox, keys, log, policy, sweep
 from .context import Invocation
-from .errors import ActionSkipped, HttpError, InvalidCallback, InvalidSweepSpec, StorageError
+from .errors import ActionSkipped, HttpError, InvalidCallback, InvalidSweepSpec, NotifyError, StorageError
 from .http import HttpRequest, HttpResponse
 from .models import Callback
 from .parse import parse_callback
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 # Stop starting new work when less than this remains: one record's pipeline (a few COS
 # calls, each bounded by storage.TIMEOUT_SECONDS) and the cursor write must still fit.
 RESERVE_SECONDS = 6.0
+CLOSING_SECONDS = 1.0  # kept back from each item's deadline for the sweep's own closing writes
+SWEEP = "sweep"  # continuation pointers {"for": "sweep", "message": <the spec>}
 PATH = "/reconcile"
 JSON_HEADERS = {"content-type": "application/json"}
 Identity = tuple[str, str, str]
@@ -243,8 +245,11 @@ def _pipeline(run: _Run, body: bytes, callback: Callback, source: str) -> HttpRe
     settings = parent.settings
     if source == "reconcile" and settings.verify_jobs:
         settings = settings.replace(verify_jobs=False)  # the record is CI's own: nothing to confirm
+    # The item answers a little before the sweep must (the cursor, summary and continuation
+    # writes come after it); a large job it cannot finish continues on its own (chain).
+    deadline = None if parent.deadline is None else parent.deadline - CLOSING_SECONDS
     item = Invocation(request_id=f"{parent.request_id or 'sweep'}:{callback.id}", settings=settings,
-                      services=parent.services, deadline=parent.deadline, source=source)
+                      services=parent.services, deadline=deadline, source=source, scf=parent.scf)
     request = HttpRequest("POST", PATH, dict(JSON_HEADERS), {}, body, request_id=item.request_id)
     started = time.monotonic()
     try:
@@ -304,6 +309,24 @@ def _redrive_one(run: _Run, bucket: str, region: str | None, key: str, identity:
 # ---------------------------------------------------------------- the timer entry
 
 
+def _continue(inv: Invocation, message: str) -> str | None:
+    """Out of time with work left: go on at once in a continuation (the cursor is saved),
+    rather than at the next timer tick. The next tick resumes anyway if this fails."""
+    try:
+        return chain.invoke_self(inv, {"v": 1, "for": SWEEP, "message": message})
+    except (NotifyError, StorageError) as exc:
+        log.warn("sweep continuation not invoked; the next timer resumes from the cursor", error=str(exc))
+        return None
+
+
+def continue_sweep(pointer: Mapping[str, Any], inv: Invocation, router: Router) -> dict[str, Any]:
+    """A sweep's continuation event: the same sweep, from its saved cursor."""
+    message = pointer.get("message")
+    if not isinstance(message, str) or not message or len(message.encode("utf-8")) > 4096:
+        return {"ok": False, "status": "rejected", "reason": "sweep continuation without a spec"}
+    return handle_timer({"Message": message, "TriggerName": "continuation"}, inv, router)
+
+
 def handle_timer(event: Mapping[str, Any], inv: Invocation, router: Router) -> dict[str, Any]:
     """A timer event: read the spec, resume or start the sweep, keep the cursor, write the summary."""
     settings = inv.settings
@@ -329,13 +352,16 @@ def handle_timer(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
         saved = None
     started = datetime.now(timezone.utc)
     summary, cursor = run_sweep(spec, saved, inv, router, started.timestamp())
+    continued = None
     try:
         if cursor is not None:
             storage.put_json(home, cursor_key, cursor.to_json(), region)
+            continued = _continue(inv, str(message))
         elif saved is not None:
             storage.delete(home, cursor_key, region)
         document = {"schema": 1, "spec": spec.digest, "request_id": inv.request_id, "started_at": started.isoformat(),
                     "resumed": saved is not None, "cursor": cursor.to_json() if cursor else None,
+                    "continuation": continued,
                     **summary.to_json()}
         storage.put_json(home, keys.sweep_summary_key(settings.index_prefix, started, inv.request_id), document, region)
     except StorageError as exc:  # the work is done and idempotent; the next sweep starts over at worst

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 from .settings import Credentials, Settings
 
 if TYPE_CHECKING:  # both load on first use: a refused request imports neither
-    from .notify import Notifier
+    from .notify import Scf
     from .storage import CosStorage
 
 _pool: Optional[ThreadPoolExecutor] = None
@@ -35,7 +35,7 @@ class Services:
         self.deadline = deadline
         self.region = region or settings.region
         self._storage: CosStorage | None = None
-        self._notifier: Notifier | None = None
+        self._scf: Scf | None = None
 
     @classmethod
     def from_env(cls, settings: Settings, deadline: Optional[float] = None, region: Optional[str] = None) -> Services:
@@ -50,12 +50,15 @@ class Services:
         return self._storage
 
     @property
-    def notifier(self) -> Notifier:
-        if self._notifier is None:
-            from .notify import Notifier  # noqa: PLC0415
+    def scf(self) -> Scf:
+        """The SCF adapter: the downstream notify and continuations."""
+        if self._scf is None:
+            from .notify import Scf  # noqa: PLC0415
 
-            self._notifier = Notifier(self.settings, self.credentials, self.region, self.deadline)
-        return self._notifier
+            self._scf = Scf(self.settings, self.credentials, self.region, self.deadline)
+        return self._scf
+
+    notifier = scf  # the name it had when it only notified
 
     @property
     def pool(self) -> ThreadPoolExecutor:

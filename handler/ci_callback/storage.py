@@ -5,7 +5,8 @@
   S3-compatible server through the SDK's IP/Port/Scheme settings, so the bucket still
   travels in the Host header exactly as in production.
 - One client per container and credential set; explicit timeouts; bounded retries on
-  5xx and network errors only, never past the invocation's deadline.
+  5xx and network errors only, never past the invocation's deadline: no request starts
+  when it could not end by then (``OutOfTime``), and each one's timeout ends there.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import time
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import REFUSED_BY_SDK, AlreadyExists, NotFound, StorageError
+from . import budget
+from .errors import REFUSED_BY_SDK, AlreadyExists, NotFound, OutOfTime, StorageError
 from .settings import Credentials, Settings
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 5
-MIN_TIMEOUT_SECONDS = 0.25  # near or past the deadline: still try, briefly (releasing a lease)
+MIN_START_SECONDS = 0.05  # a request needs at least this much time left to be worth sending
 RETRIES = 2
 BACKOFF_SECONDS = (0.1, 0.3)
 
@@ -114,6 +116,16 @@ def _translate(exc: Exception, what: str) -> StorageError:
     return StorageError(f"{what}: {type(exc).__name__}: {str(exc)[:160]}", transient=True)
 
 
+class _Counter:
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
 class CosStorage:
     """Object storage as the actions see it: JSON documents, tags, write-once markers."""
 
@@ -123,34 +135,55 @@ class CosStorage:
         self.credentials = credentials
         self.region = region or settings.region or "ap-guangzhou"
         self.deadline = deadline
-        self.requests = 0  # COS requests issued through this adapter (benchmarks read it)
-        self._count_lock = threading.Lock()
+        self._counter = _Counter()
+
+    @property
+    def requests(self) -> int:
+        """COS requests issued through this adapter and its ``until`` views (benchmarks read it)."""
+        return self._counter.value
+
+    def until(self, deadline: Optional[float]) -> CosStorage:
+        """The same adapter with an earlier deadline (fan-out work stops before the closing writes)."""
+        if deadline is None or (self.deadline is not None and deadline >= self.deadline):
+            return self
+        view = CosStorage(self.settings, self.credentials, self.region, deadline)
+        view._counter = self._counter
+        return view
 
     # -------------------------------------------------------------- plumbing
 
     def _timeout(self) -> Optional[float]:
-        """A shorter client timeout when the deadline is nearer than TIMEOUT_SECONDS, so one
-        slow request cannot outlive the function (0.25 s steps keep the clients few)."""
+        """The client timeout: TIMEOUT_SECONDS, or what is left before the deadline when less,
+        rounded down (to 0.25 s steps, then 0.05 s, so the clients stay few); raises
+        OutOfTime when a request started now could not end by the deadline."""
         if self.deadline is None:
             return None
         remaining = self.deadline - time.monotonic()
         if remaining >= TIMEOUT_SECONDS:
             return None
-        return max(MIN_TIMEOUT_SECONDS, int(remaining * 4) / 4)
+        if remaining < max(MIN_START_SECONDS, budget.METER.estimate()):
+            raise OutOfTime("no time left for another COS request before the deadline")
+        steps = int(remaining * 4) / 4 or int(remaining * 20) / 20
+        return max(steps, MIN_START_SECONDS)
 
     def _call(self, what: str, region: Optional[str], operation: Callable[[Any], T], ci: bool = False) -> T:
         for attempt in range(RETRIES + 1):
             client = _client(self.settings, self.credentials, region or self.region, ci, self._timeout())
-            with self._count_lock:
-                self.requests += 1
+            self._counter.add()
+            started = time.monotonic()
             try:
-                return operation(client)
+                result = operation(client)
             except Exception as exc:  # noqa: BLE001 - translated right here
+                budget.METER.observe(time.monotonic() - started)  # slow failures count too
                 error = _translate(exc, what)
-                out_of_time = self.deadline is not None and time.monotonic() + BACKOFF_SECONDS[-1] + TIMEOUT_SECONDS > self.deadline
+                pause = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
+                out_of_time = self.deadline is not None and time.monotonic() + pause + MIN_START_SECONDS > self.deadline
                 if not error.transient or attempt == RETRIES or out_of_time:
                     raise error from None
-                time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+                time.sleep(pause)
+                continue
+            budget.METER.observe(time.monotonic() - started)
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -------------------------------------------------------------- objects
@@ -160,8 +193,15 @@ class CosStorage:
         self._call(f"put {bucket}/{key}", region,
                    lambda c: c.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type))
 
-    def put_json(self, bucket: str, key: str, document: Mapping[str, Any], region: Optional[str] = None) -> None:
-        body = json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+    def put_json(self, bucket: str, key: str, document: Mapping[str, Any], region: Optional[str] = None,
+                 compact: bool = False) -> None:
+        """COMPACT: no indentation, so the C encoder runs (large documents: a fraction of the memory)."""
+        if compact:
+            text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        else:
+            text = json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1)
+        body = text.encode("utf-8")
+        del text  # one encoded copy at a time
         self.put_bytes(bucket, key, body, "application/json; charset=utf-8", region)
 
     def get_bytes(self, bucket: str, key: str, region: Optional[str] = None) -> bytes:

@@ -14,11 +14,18 @@ if TYPE_CHECKING:
 HTTP = "http"
 TIMER = "timer"
 QUEUE = "queue"
+CONTINUATION = "continuation"
 
 
 def is_timer_event(event: object) -> bool:
     """``{"Type":"Timer","TriggerName":…,"Time":…,"Message":…}`` (doc 583/31927)."""
     return isinstance(event, dict) and event.get("Type") == "Timer" and "TriggerName" in event
+
+
+def is_continuation_event(event: object) -> bool:
+    """This function invoking itself: ``{"ci_callback": {"continuation": …}}`` (``checkpoint``)."""
+    return isinstance(event, dict) and isinstance(event.get("ci_callback"), dict) and \
+        "continuation" in event["ci_callback"]
 
 
 def is_queue_event(event: object) -> bool:
@@ -30,6 +37,7 @@ def is_queue_event(event: object) -> bool:
 
 
 KINDS: tuple[tuple[str, Callable[[object], bool]], ...] = (
+    (CONTINUATION, is_continuation_event),
     (TIMER, is_timer_event),
     (QUEUE, is_queue_event),
 )
