@@ -382,3 +382,16 @@ def test_ctrl_c_stops_the_sweep_between_records_and_it_resumes(cos, fake_ci, mon
     assert not interrupted and again["status"] == "complete"
     assert again["processed"] + result["processed"] == len(jobs)
     assert len(list_keys(cos, BUCKET, "ci-index/sweeps/")) == 2  # one summary per run, the partial one too
+
+
+def test_a_large_jobs_story_counts_its_outputs_and_lists_what_needs_a_look(cos, settings, capsys, monkeypatch):
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    job = "j0000000000000000000000000000e007"
+    outputs = [f"out/many-{n:02d}.jpg" for n in range(25)]
+    for key in outputs[:-2]:  # the last two were never written
+        cos.client().put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert invoke(apigw_event(job_body(job, "Snapshot", outputs=outputs)), settings)[0] == 200
+    code, out, _ = cli(capsys, "inspect", job, "--bucket", BUCKET)
+    assert "Outputs (25)\n  2 missing, 23 tagged\n" in out
+    assert out.count("missing      ") == 2 and "tagged       " not in out
+    assert len(inspect_json(capsys, job)["outputs"]) == 25

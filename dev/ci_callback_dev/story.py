@@ -30,6 +30,8 @@ from .records import (
 
 OUR_SOURCE = "ci-callback"  # the ci-source tag value (ci_callback.actions.SOURCE)
 MAX_TAGS = 10  # COS's per-object limit (ci_callback.actions.MAX_TAGS)
+PART_SIZE = 1000  # outputs per index part (ci_callback.actions.PART_SIZE)
+LISTED_OUTPUTS = 20  # a large job's text story lists this many outputs that need a look, and counts the rest
 
 PROCESSED, PROCESSING, FAILED, UNFINISHED, NEVER = "processed", "processing", "failed", "unfinished", "never seen"
 
@@ -338,6 +340,11 @@ def _index_documents(bucket: Bucket, facts: Facts) -> List[Dict[str, Any]]:
         if what == "latest-run pointer" and exists:
             pointer = bucket.get_json(key) or {}
             entry["points_here"] = pointer.get("run_id") == facts.id
+        if what == "job index" and len(getattr(callback, "outputs", ())) > PART_SIZE:
+            # A very large job's index is split in parts beside it (issue 12): count what is there.
+            stem = key[: -len(".json")] + ".part-"
+            parts = -(-len(callback.outputs) // PART_SIZE)
+            entry["parts"] = {"expected": parts, "found": sum(1 for _ in bucket.storage.list_keys(bucket.name, stem))}
         found.append(entry)
     return found
 
@@ -502,6 +509,8 @@ def render(story: Story) -> str:
         extra = ""
         if "points_here" in doc:
             extra = "  (points at this run)" if doc["points_here"] else "  (points at another run)"
+        if "parts" in doc:
+            extra = f"  ({doc['parts']['found']} of {doc['parts']['expected']} parts)"
         lines.append(f"  {doc['what']:<18} {mark} {doc['key']}" + (f"  {_when(utc(doc['modified']))}" if doc["found"] else "") + extra)
     if facts.failure:
         lines.append(f"  failure: {facts.failure.get('state')} {facts.failure.get('code')} {facts.failure.get('message')}")
@@ -510,10 +519,20 @@ def render(story: Story) -> str:
     if story.outputs:
         lines.append("")
         lines.append(f"Outputs ({len(story.outputs)})")
-        for o in story.outputs:
+        shown = story.outputs
+        if len(story.outputs) > LISTED_OUTPUTS:  # a large job: the counts, then what needs a look
+            counts: Dict[str, int] = {}
+            for o in story.outputs:
+                counts[o.status] = counts.get(o.status, 0) + 1
+            lines.append("  " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+            shown = [o for o in story.outputs if o.status != "tagged"][:LISTED_OUTPUTS]
+        for o in shown:
             lines.append(f"  {o.status:<12} {o.bucket}/{o.key}")
             if o.status != "tagged":
                 lines.append(f"               {o.why}" + (f"; missing {', '.join(o.missing)}" if o.missing else ""))
+        hidden = len([o for o in story.outputs if o.status != "tagged"]) - len([o for o in shown if o.status != "tagged"])
+        if hidden > 0:
+            lines.append(f"  … and {hidden} more (--json lists every output)")
     lines.append("")
     notify = story.notify
     if notify.get("ran"):
