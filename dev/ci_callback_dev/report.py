@@ -404,8 +404,10 @@ def tables(summary: Summary) -> List[Table]:
     if summary.sweeps:
         fields = [f for f in _SWEEP_FIELDS if any(f in s for s in summary.sweeps)]
         out.append(Table(
-            "Sweeps", ["at", *fields],
-            [[s["at"] or "-", *(_cell(s.get(f)) for f in fields)] for s in summary.sweeps],
+            "Sweeps", ["at (UTC)", *fields],
+            [[(s["at"] or "-").replace("T", " ").rstrip("Z"), *(_cell(s.get(f)) for f in fields)]
+             for s in summary.sweeps],
+            tuple(n + 1 for n, f in enumerate(fields) if f not in ("request_id", "resumed", "complete")),
         ))
     return out
 
