@@ -395,3 +395,21 @@ def test_a_large_jobs_story_counts_its_outputs_and_lists_what_needs_a_look(cos, 
     assert "Outputs (25)\n  2 missing, 23 tagged\n" in out
     assert out.count("missing      ") == 2 and "tagged       " not in out
     assert len(inspect_json(capsys, job)["outputs"]) == 25
+
+
+def test_one_unreadable_object_does_not_end_a_report(cos, settings, capsys, monkeypatch):
+    from ci_callback_dev.localcos import Fault
+
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    jobs = ["j0000000000000000000000000000e008", "j0000000000000000000000000000e009"]
+    for job in jobs:
+        assert invoke(apigw_event(job_body(job, "Transcode")), settings)[0] == 200
+    cos.inject(Fault(status=403), when=lambda r: r.method == "GET" and r.path.startswith(f"/ci-inbox/job/{jobs[0]}/"),
+               times=None)
+    code, out, _ = cli(capsys, "report", "--bucket", BUCKET, "--since", "1h", "--json", "--quiet")
+    code_text, text, _ = cli(capsys, "report", "--bucket", BUCKET, "--since", "1h", "--quiet")
+    cos.clear_faults()
+    assert code == code_text == 0
+    data = json.loads(out)
+    assert data["callbacks"] == 2 and len(data["unreadable"]) == 1 and jobs[0] in data["unreadable"][0]
+    assert "1 object(s) could not be read and count as absent" in text

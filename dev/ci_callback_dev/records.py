@@ -171,7 +171,7 @@ class Bucket:
     tag_prefix: str = "ci-"
     allowed_buckets: Tuple[str, ...] = ()
     workers: int = 8
-    requests: int = field(default=0, init=False)
+    errors: List[str] = field(default_factory=list, init=False)  # reads that failed (shown, not fatal)
 
     @classmethod
     def from_settings(cls, storage: Any, name: str, settings: Any) -> "Bucket":
@@ -182,7 +182,16 @@ class Bucket:
         return [Listed(key, utc(modified)) for key, modified in self.storage.list_keys(self.name, prefix)]
 
     def get_json(self, key: str) -> Optional[Dict[str, Any]]:
-        return self.storage.get_json(self.name, key)  # type: ignore[no-any-return]
+        """The document, or None when absent; a read that fails (permissions, COS down after
+        its retries) is noted in ``errors`` and read as absent, so one bad object does not
+        end a report."""
+        from ci_callback.errors import StorageError
+
+        try:
+            return self.storage.get_json(self.name, key)  # type: ignore[no-any-return]
+        except StorageError as exc:
+            self.errors.append(f"{key}: {exc}")
+            return None
 
     def read_many(self, items: Iterable[T], read: Callable[[T], R],
                   advance: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[T, R]]:

@@ -88,6 +88,7 @@ class Summary:
     until: datetime
     rows: List[Row] = field(default_factory=list)
     sweeps: List[Dict[str, Any]] = field(default_factory=list)
+    unreadable: List[str] = field(default_factory=list)  # objects whose read failed: counted as absent
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     # ---------------------------------------------------------------- aggregates
@@ -168,6 +169,7 @@ class Summary:
             "unfinished": [r.to_dict() for r in self.unfinished()],
             "delay_seconds": self.delays(),
             "sweeps": self.sweeps,
+            "unreadable": self.unreadable,
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -272,6 +274,7 @@ def build(bucket: Bucket, since: datetime, until: datetime, progress: Optional[P
 
     # 4. Sweep summaries (issue 11), by their date/time keys.
     summary.sweeps = _sweeps(bucket, since, until, progress)
+    summary.unreadable = list(bucket.errors)
     progress.finish()
     return summary
 
@@ -372,8 +375,11 @@ def tables(summary: Summary) -> List[Table]:
         [[str(len(summary.rows)), *(str(totals[o]) for o in OUTCOMES), str(summary.deliveries()),
           str(summary.duplicates()), str(len(summary.recovered()))]],
         tuple(range(8)),
-        None if not summary.unrecorded() else
-        f"{summary.unrecorded()} callback(s) predate per-delivery records: their identical re-deliveries are not counted",
+        "; ".join(n for n in (
+            f"{summary.unrecorded()} callback(s) predate per-delivery records: their identical re-deliveries are not "
+            "counted" if summary.unrecorded() else "",
+            f"{len(summary.unreadable)} object(s) could not be read and count as absent, e.g. {summary.unreadable[0]}"
+            if summary.unreadable else "") if n) or None,
     )]
     out.append(Table(
         "By kind and Tag", ["kind", "Tag", *OUTCOMES, "total"],

@@ -193,6 +193,7 @@ class Story:
     notify: Dict[str, Any] = field(default_factory=dict)
     continuations: List[Dict[str, Any]] = field(default_factory=list)
     verdict: Optional[Verdict] = None
+    unreadable: List[str] = field(default_factory=list)  # reads that failed: the story may miss them
 
     def to_dict(self) -> Dict[str, Any]:
         facts = self.facts
@@ -214,6 +215,7 @@ class Story:
             "failure": facts.failure,
             "outputs": [o.to_dict() for o in self.outputs],
             "notify": self.notify,
+            "unreadable": self.unreadable,
             "verdict": self.verdict.to_dict() if self.verdict else None,
         }
 
@@ -303,6 +305,7 @@ def gather(bucket: Bucket, callback_id: str, kind: Optional[str] = None, now: Op
         story.outputs = _outputs(bucket, facts, story.verdict)
     story.notify = _notify(facts, story.verdict)
     story.continuations = _continuations(facts)
+    story.unreadable = list(bucket.errors)
     return story
 
 
@@ -544,6 +547,8 @@ def render(story: Story) -> str:
     else:
         lines.append(f"Notify: unknown ({notify.get('why')})")
     lines.append("")
+    for error in story.unreadable[:5]:
+        lines.append(f"Could not read {error} (counted as absent)")
     verdict = story.verdict
     if verdict is not None:
         lines.append(f"Verdict: {verdict.line}" + (f"  →  {verdict.fix}" if verdict.fix else ""))
