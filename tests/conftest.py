@@ -66,6 +66,16 @@ def settings(cos):
     return Settings(tokens=(TOKEN,), cos_endpoint=cos.endpoint, region=REGION)
 
 
+def url_event(body, token=TOKEN, content_type="application/xml", headers=None, method="POST"):
+    """Wrap a callback body in a Function URL event, as the default trigger delivers it."""
+    from ci_callback_dev import events
+
+    all_headers = {"content-type": content_type}
+    all_headers.update(headers or {})
+    return events.function_url_event(body, token=token, headers=all_headers, method=method,
+                                     remote_addr="127.0.0.1")
+
+
 def apigw_event(body, token=TOKEN, content_type="application/xml", headers=None, method="POST"):
     """Wrap a callback body in an API Gateway event, as the trigger delivers it."""
     from ci_callback_dev import events

@@ -22,7 +22,7 @@ from ci_callback.actions import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, merge_tags
 from ci_callback.parse import parse_callback
 from ci_callback.settings import Settings
 from ci_callback_dev.localcos import Fault, LocalCOS
-from conftest import BUCKET, EVENTS, REGION, TOKEN, apigw_event, corpus_file, invoke
+from conftest import BUCKET, EVENTS, REGION, TOKEN, corpus_file, invoke, url_event
 
 # Buckets the corpus samples name.
 MEDIA_BUCKET = "test-123456789"  # SmartCover, Transcode, Snapshot, Segment
@@ -50,9 +50,9 @@ def _content_type(body: bytes) -> str:
 
 
 def deliver(body, settings, **kwargs) -> Tuple[int, dict]:
-    """POST one callback body through the API Gateway trigger, as CI does."""
+    """POST one callback body through the Function URL trigger, as CI does."""
     raw = body if isinstance(body, bytes) else body.encode("utf-8")
-    return invoke(apigw_event(raw, content_type=_content_type(raw)), settings, **kwargs)
+    return invoke(url_event(raw, content_type=_content_type(raw)), settings, **kwargs)
 
 
 def deliver_event(name: str, settings) -> Tuple[int, dict]:

@@ -28,6 +28,8 @@ JSON_JOB = "j1a2b3c4d5e6f11ee9f0a525400000032"
 def _logs():
     log.set_stream(None)
     log.set_level("INFO")
+    yield
+    log.set_stream(None)
 
 
 @pytest.fixture
@@ -117,3 +119,15 @@ def test_out_of_time_the_rest_of_the_batch_is_left_for_the_redelivery(cos, queue
         handle(BATCH, {"request_id": "cmq-late", "time_limit_in_ms": 2000}, settings=queued)
     assert "3 of 3" in str(raised.value)
     assert keys_in(cos) == ["out/queued-720p.mp4"]
+
+
+def test_a_misconfigured_function_lets_scf_retry_the_batch(monkeypatch):
+    from ci_callback import settings as settings_module
+
+    monkeypatch.setenv("CI_CALLBACK_FANOUT", "lots")
+    settings_module.reset_settings()
+    try:
+        with pytest.raises(RetryBatch, match="CI_CALLBACK_FANOUT"):
+            handle(BATCH, CONTEXT)  # acknowledging it would drop every record
+    finally:
+        settings_module.reset_settings()

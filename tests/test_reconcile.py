@@ -44,6 +44,7 @@ def _logs():
     log.set_stream(None)
     log.set_level("INFO")
     yield
+    log.set_stream(None)  # the CLI points it at a captured stderr that closes with the test
 
 
 @pytest.fixture
@@ -57,7 +58,12 @@ def timer(spec=SPEC) -> dict:
 
 
 def sweep_once(settings, request_id="sweep-1", spec=SPEC, **kwargs) -> dict:
-    return handle(timer(spec), dict(CONTEXT, request_id=request_id), settings=settings, **kwargs)
+    result = handle(timer(spec), dict(CONTEXT, request_id=request_id), settings=settings, **kwargs)
+    if result["status"] != "rejected":  # every record listed or archived ends in exactly one count
+        assert result["listed"] + result["archived"] == (
+            result["already_done"] + result["processed"] + result["failed"] + result["skipped"]), result
+        assert sum(result["reasons"].values()) == result["skipped"] or "dedupe-disabled" in result["reasons"]
+    return result
 
 
 def outputs_of(i: int) -> list:
@@ -307,6 +313,13 @@ def test_the_inbox_replays_a_503_nobody_retried(cos, swept, fake_ci):
     assert [k for k in snapshot(cos) if k.startswith("ci-index/") and "9" * 32 in k]
     again = sweep_once(swept, spec=spec, request_id="sweep-2")
     assert (again["archived"], again["already_done"], again["replayed"]) == (1, 1, 0)
+    # The archive still says how the callback first arrived.
+    [archived] = [k for k in snapshot(cos) if k.startswith("ci-inbox/job/") and "/deliveries/" not in k]
+    assert json.loads(cos.client().get_object(Bucket=BUCKET, Key=archived)["Body"].get_raw_stream().read())[
+        "source"] == "url"
+    # …and each delivery left its record: CI's (answered 503) and the sweep's replay.
+    names = [k.rsplit("/", 1)[-1] for k in snapshot(cos) if "/deliveries/" in k]
+    assert sorted(n.split("-")[1] for n in names) == ["replay", "url"]
 
 
 def test_no_request_carries_if_none_match(cos, swept, fake_ci):
@@ -381,3 +394,24 @@ def test_settings_for_the_sweep():
         ("a-1", "ap-shanghai"), ("b-2", "ap-beijing"))
     with pytest.raises(Exception, match="CI_CALLBACK_BUCKET_REGIONS"):
         Settings.from_env({"CI_CALLBACK_BUCKET_REGIONS": "nope"})
+
+
+def test_the_cli_runs_the_same_sweep(cos, swept, fake_ci, monkeypatch, tmp_path, capsys):
+    from ci_callback_dev import cli
+
+    seed_ci(cos, fake_ci)
+    monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
+    monkeypatch.setenv("CI_CALLBACK_CI_ENDPOINT", fake_ci.url)
+    monkeypatch.setenv("TENCENTCLOUD_REGION", REGION)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(SPEC), encoding="utf-8")
+    settings_module.reset_settings()
+    try:
+        assert cli.main(["reconcile", "--spec", str(spec_file), "--time-limit", "60"]) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert cli.main(["reconcile", "--spec", json.dumps(SPEC)]) == 0
+        second = json.loads(capsys.readouterr().out)
+        assert cli.main(["reconcile", "--spec", "{not json"]) == 2
+    finally:
+        settings_module.reset_settings()
+    assert (first["processed"], second["processed"], second["already_done"]) == (8, 0, 8)

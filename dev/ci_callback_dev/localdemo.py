@@ -55,20 +55,36 @@ def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def _bodies(events: List[Tuple[str, Dict[str, Any]]]) -> List[bytes]:
+    """The callback bodies the events carry: an HTTP event's body, each CMQ record's msgBody."""
+    from ci_callback import cmq, triggers
+    from ci_callback.http import request_from_event
+
+    bodies = []
+    for _, event in events:
+        if triggers.classify(event) == triggers.QUEUE:
+            bodies.extend(r.body for r in cmq.records(event, 6 * 1024 * 1024) if r.problem is None)
+            continue
+        try:
+            bodies.append(request_from_event(event, 6 * 1024 * 1024).body)
+        except Exception:  # noqa: BLE001 - a demo event that is not a callback seeds nothing
+            continue
+    return bodies
+
+
 def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[int, List[str]]:
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
     from ci_callback.errors import InvalidCallback
-    from ci_callback.http import request_from_event
     from ci_callback.models import JobCallback
     from ci_callback.parse import parse_callback
 
     client = cos.client()
     made = 0
     buckets = set()
-    for _, event in events:
+    for body in _bodies(events):
         try:
-            callback = parse_callback(request_from_event(event, 6 * 1024 * 1024).body)
-        except (InvalidCallback, Exception):  # noqa: BLE001 - a demo event that is not a callback seeds nothing
+            callback = parse_callback(body)
+        except InvalidCallback:
             continue
         refs = [callback.input] + (list(callback.outputs) if isinstance(callback, JobCallback) else [])
         for ref in refs:
@@ -116,13 +132,15 @@ def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore
 
     out = out or sys.stdout
     log.set_stream(open(os.devnull, "w"))  # the demo prints its own summary
-    events = load_events(find_events_dir(events_dir))
+    directory = find_events_dir(events_dir)
+    events = load_events(directory)
+    others = load_events(directory, "timer") + load_events(directory, "queue")
     token = secrets.token_urlsafe(18)
     os.environ.setdefault("TENCENTCLOUD_SECRETID", "local-demo")
     os.environ.setdefault("TENCENTCLOUD_SECRETKEY", "local-demo")
     with LocalCOS() as cos:
         settings = local_settings(cos.endpoint, token)
-        seeded, buckets = seed_objects(cos, events)
+        seeded, buckets = seed_objects(cos, events + others)
         client = cos.client()
         # One cover already carries a user's tag: ours are merged, theirs kept.
         client.put_object_tagging(Bucket=DEMO_BUCKET, Key="covers/launch-0.jpg",
@@ -178,7 +196,59 @@ def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore
         deliveries = sum(1 for k in inbox if keys.is_delivery_key(settings.archive_prefix, k))
         out.write(f"\n{len(inbox) - deliveries} raw callbacks archived under {settings.archive_prefix} for replay,"
                   f" and {deliveries} deliveries recorded beside them.\n")
+        for name, event in others:
+            out.write("\n")
+            if "Records" in event:
+                _queue_demo(out, name, event, settings)
+            else:
+                _sweep_demo(out, name, event, cos, settings)
     return 0
+
+
+def _queue_demo(out: Any, name: str, event: Dict[str, Any], settings: Settings) -> None:
+    """A CMQ batch (queue delivery): every record on its own, the malformed one kept aside."""
+    from ci_callback.app import handle
+
+    queued = settings.replace(index_bucket=DEMO_BUCKET)  # where rejected records are kept
+    result = handle(event, {"request_id": "demo-cmq", "time_limit_in_ms": 10000}, settings=queued)
+    rows = [[r["msg_id"], str(r["status"]), str(r["outcome"])] for r in result["records"]]
+    out.write(f"Queue delivery: {name} through main_handler (no token: the topic's policy is the trust)\n")
+    out.write(_table(rows, ["msgId", "http", "status"]) + "\n")
+
+
+def _sweep_demo(out: Any, name: str, event: Dict[str, Any], cos: Any, settings: Settings) -> None:
+    """A callback that never arrived: CI still lists the job, and the timer's sweep processes it."""
+    from datetime import datetime, timedelta, timezone
+
+    from ci_callback.app import handle
+    from ci_callback.sweepspec import JobSource, parse_spec
+
+    from .localci import FakeCI
+
+    spec = parse_spec(event["Message"])
+    source = next(s for s in spec.sources if isinstance(s, JobSource) and not s.pic)
+    created = datetime.now(timezone.utc) - timedelta(minutes=20)
+    lost, output = "j1a2b3c4d5e6f11ee9f0a525400000041", "out/lost-720p.mp4"
+    cos.client().put_object(Bucket=source.bucket, Key=output, Body=b"demo object")
+    with FakeCI(os.environ["TENCENTCLOUD_SECRETID"], os.environ["TENCENTCLOUD_SECRETKEY"]) as ci:
+        ci.add_job(lost, source.tags[-1], "Success", source.bucket, "videos/lost.mp4", source.region,
+                   [(source.bucket, source.region, output)], queue_id=source.queue, created=created)
+        ci.add_job("j1a2b3c4d5e6f11ee9f0a525400000042", source.tags[-1], "Running", source.bucket,
+                   "videos/still-running.mp4", source.region, queue_id=source.queue, created=created)
+        swept = settings.replace(ci_endpoint=ci.url)
+        rows = []
+        for run in ("first", "second"):
+            result = handle(event, {"request_id": f"demo-sweep-{run}", "time_limit_in_ms": 60000}, settings=swept)
+            rows.append([f"{run} sweep", *(str(result[k]) for k in
+                                           ("listed", "already_done", "processed", "failed", "skipped"))])
+        calls = len(ci.requests)
+    out.write(f"A lost callback: CI finished {lost} but its callback never came.\n"
+              f"{name} (the timer's spec) lists {len(spec.streams)} streams; {calls} signed CI calls in all.\n")
+    out.write(_table(rows, ["run", "listed", "already done", "processed", "failed", "skipped"]) + "\n")
+    tags = (cos.client().get_object_tagging(Bucket=source.bucket, Key=output).get("TagSet") or {}).get("Tag") or []
+    tags = [tags] if isinstance(tags, dict) else tags
+    out.write(f"{output} now carries " + ", ".join(f"{t['Key']}={t['Value']}" for t in tags) +
+              "; the second sweep changed nothing.\n")
 
 
 def _list(client: Any, bucket: str) -> List[Dict[str, Any]]:

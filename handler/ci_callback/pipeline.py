@@ -92,6 +92,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
     # 1. The durable inbox, in parallel with the claim (they do not depend on each other):
     #    nothing *acts* before both succeeded, and a failed archive gives the lease back.
     archive: Future[None] | None = None
+    archived = False
     delivery: Future[None] | None = None  # this delivery's record, written beside the archive
     digest = inbox.body_digest(request.body)  # hashed once, for the key, the document and a checkpoint
     archive_key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
@@ -99,11 +100,14 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         if bucket is None:
             log.warn("callback not archived: no bucket known", kind=callback.kind, id=callback.id)
         else:
-            document = inbox.archive_document(request, callback, digest, inv.source)
-            archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
-            del document  # the task holds it until written
+            archived = True
+            # A replay's body was read from this very key: it is not rewritten, so the archive keeps
+            # the source it first arrived by (the replay's own delivery record says "replay").
+            if inv.source != "replay":
+                document = inbox.archive_document(request, callback, digest, inv.source)
+                archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
+                del document  # the task holds it until written
             delivery = _record_delivery(inv, bucket, region, callback, digest, archive_key)
-    archived = archive is not None
 
     def archive_failed() -> StorageError | None:
         nonlocal delivery
