@@ -53,11 +53,16 @@ def use_bench_env() -> None:
 
 
 def load_events() -> List[Tuple[str, Dict[str, Any]]]:
-    """Every sample SCF event in events/ (context.json excluded), sorted by name."""
+    """Every sample HTTP event in events/ (callbacks; not the timer or queue samples, not
+    context.json), sorted by name."""
+    from ci_callback import triggers  # noqa: PLC0415
+
     found = []
     for path in sorted(EVENTS.glob("*.json")):
         if path.name != "context.json":
-            found.append((path.stem, json.loads(path.read_text(encoding="utf-8"))))
+            event = json.loads(path.read_text(encoding="utf-8"))
+            if triggers.classify(event) == triggers.HTTP:
+                found.append((path.stem, event))
     return found
 
 

@@ -608,3 +608,12 @@ def test_values_the_runtime_refuses_are_reported(repo: Path) -> None:
         pytest.skip("ci_callback.settings.problems (the runtime's validation, branch arch) is not merged here yet")
     problems = _problems(repo, CI_CALLBACK_FANOUT="abc")
     assert any("CI_CALLBACK_FANOUT" in p for p in problems), problems
+
+
+@needs_node
+def test_the_execution_role_permissions_are_noted() -> None:
+    """Continuations invoke the function itself; notify invokes its target (README, permissions)."""
+    env = {**_clean_env(), "CI_CALLBACK_NOTIFY_FUNCTION": "downstream"}
+    notes = deploycheck.role_permissions(deploycheck.resolve(ROOT, "dev", env))
+    assert len(notes) == 2 and all("scf:InvokeFunction" in note for note in notes)
+    assert "continuations" in notes[0] and notes[1].endswith("default/downstream (notify)")
