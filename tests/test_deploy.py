@@ -36,8 +36,8 @@ from ci_callback_dev import deploycheck  # noqa: E402 - conftest puts handler/ a
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-# What a deploy needs: a token, and the reconcile timer's cron (the trigger is created closed).
-TOKEN_ENV = {"CI_CALLBACK_TOKENS": "tok-for-tests", "CI_CALLBACK_RECONCILE_CRON": "0 */30 * * * * *"}
+# What a deploy needs: a token (the reconcile timer is created closed, its cron is in serverless.yml).
+TOKEN_ENV = {"CI_CALLBACK_TOKENS": "tok-for-tests"}
 
 NODE_MISSING = deploycheck.tool_missing(ROOT)
 needs_node = pytest.mark.skipif(NODE_MISSING is not None, reason=f"check-deploy needs node: {NODE_MISSING}")
@@ -109,7 +109,6 @@ def test_every_setting_is_declared() -> None:
 @needs_node
 def test_main_prints_redacted_config_and_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI_CALLBACK_TOKENS", "secret-a,secret-b")
-    monkeypatch.setenv("CI_CALLBACK_RECONCILE_CRON", TOKEN_ENV["CI_CALLBACK_RECONCILE_CRON"])
     assert deploycheck.main(["check", "--root", str(ROOT), "--stage", "dev"]) == 0
     out = capsys.readouterr().out
     assert "secret-a" not in out and "<redacted: 2 values>" in out
@@ -617,3 +616,31 @@ def test_the_execution_role_permissions_are_noted() -> None:
     notes = deploycheck.role_permissions(deploycheck.resolve(ROOT, "dev", env))
     assert len(notes) == 2 and all("scf:InvokeFunction" in note for note in notes)
     assert "continuations" in notes[0] and notes[1].endswith("default/downstream (notify)")
+
+
+@needs_node
+def test_a_fresh_clone_is_deployable_with_only_a_token() -> None:
+    # No .env, nothing but the token: the sweep's cron lives in serverless.yml, so nothing else is needed.
+    assert deploycheck.check(deploycheck.resolve(ROOT, "dev", _clean_env(CI_CALLBACK_TOKENS="t")), ROOT) == []
+
+
+@needs_node
+@pytest.mark.parametrize("value", ["false", "0", "off", "yes"])
+def test_a_trigger_switch_that_would_mean_on_is_refused(value: str) -> None:
+    # The toolkit opens a trigger for any value of enable, "false" included.
+    problems = _problems(ROOT, CI_CALLBACK_RECONCILE_ENABLE=value, CI_CALLBACK_RECONCILE_SPEC='{"reconcile":{}}')
+    assert any("timer: enable is" in p and "reads as on" in p for p in problems)
+
+
+@needs_node
+def test_an_open_timer_needs_a_sweep_spec() -> None:
+    problems = _problems(ROOT, CI_CALLBACK_RECONCILE_ENABLE="true")
+    assert any("no sweep spec" in p for p in problems)
+    assert not [p for p in _problems(ROOT, CI_CALLBACK_RECONCILE_ENABLE="true",
+                                     CI_CALLBACK_RECONCILE_SPEC='{"reconcile":{}}') if "sweep spec" in p]
+
+
+@needs_node
+def test_a_cmq_topic_without_its_trigger_is_not_silently_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI_CALLBACK_CMQ_TOPIC", "ci-callback-jobs")
+    assert any("no cmq trigger" in p for p in _problems(ROOT))

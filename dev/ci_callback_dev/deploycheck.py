@@ -314,9 +314,10 @@ def _check_triggers(instance: Mapping[str, Any], problems: List[str]) -> None:
         elif trigger.get("type") == "timer" and not (trigger.get("request") or {}).get("TriggerDesc"):
             # CreateTrigger needs the cron; the toolkit passes an unset one through (triggers/timer.js).
             problems.append(f"{where}: timer {(trigger.get('request') or {}).get('TriggerName')}: no cronExpression; "
-                            "set CI_CALLBACK_RECONCILE_CRON (7 fields, seconds first: 0 */30 * * * * *)")
+                            "write one in serverless.yml (7 fields, seconds first: 0 */30 * * * * *)")
         elif trigger.get("type") == "cmq" and not (trigger.get("request") or {}).get("TriggerName"):
             problems.append(f"{where}: cmq: no topic name; set CI_CALLBACK_CMQ_TOPIC")
+    _check_trigger_switches(instance, triggers, problems)
     urls = [t["request"] for t in triggers if t.get("type") == "http" and t.get("request")]
     if len(urls) != 1:
         problems.append(f"{where}: {len(urls)} http triggers; CI needs exactly one Function URL to call back")
@@ -334,6 +335,36 @@ def _check_triggers(instance: Mapping[str, Any], problems: List[str]) -> None:
                         "(it defaults to false, toolkit triggers/http.js)")
     if urls[0].get("Enable") != "OPEN":
         problems.append(f"{where}: http trigger is disabled (enable: false)")
+
+
+def _check_trigger_switches(instance: Mapping[str, Any], triggers: List[Mapping[str, Any]],
+                            problems: List[str]) -> None:
+    """No trigger setting may be silently ignored or silently mean its opposite."""
+    where = "serverless.yml: events"
+    events = ((instance.get("config") or {}).get("inputs") or {}).get("events") or []
+    kinds = set()
+    for event in events:
+        for kind, body in (event or {}).items():
+            kinds.add(kind)
+            enable = ((body or {}).get("parameters") or {}).get("enable")
+            # The toolkit opens a trigger for any truthy value, "false" included (triggers/timer.js,
+            # cmq.js: `parameters.enable ? 'OPEN' : 'CLOSE'`).
+            if enable is not None and str(enable).strip().lower() != "true":
+                problems.append(f"{where}: {kind}: enable is {enable!r}, which the toolkit reads as on; "
+                                "set it to true, or leave the setting unset for off")
+    request = (instance.get("requests") or {}).get("function") or {}
+    env = {str(v["Key"]) for v in (request.get("Environment") or {}).get("Variables") or [] if v.get("Value")}
+    for trigger in triggers:
+        req = trigger.get("request") or {}
+        if (trigger.get("type") == "timer" and req.get("Enable") == "OPEN" and not req.get("CustomArgument")
+                and "CI_CALLBACK_RECONCILE_SPEC" not in env):
+            problems.append(f"{where}: timer {req.get('TriggerName')}: on, but no sweep spec; "
+                            "set CI_CALLBACK_RECONCILE_SPEC")
+    wanted_cmq = "CI_CALLBACK_CMQ_TOPIC" in set(instance.get("envFileKeys") or []) or bool(
+        os.environ.get("CI_CALLBACK_CMQ_TOPIC", "").strip())
+    if wanted_cmq and "cmq" not in kinds:
+        problems.append(f"{where}: CI_CALLBACK_CMQ_TOPIC is set but serverless.yml has no cmq trigger; "
+                        "uncomment its block")
 
 
 def _check_layer(function: Mapping[str, Any], layer: Mapping[str, Any], problems: List[str]) -> None:
