@@ -13,7 +13,7 @@ NODE_DIR   := dev/deploy-check
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 NODE_DEPS  := $(if $(shell command -v node 2>/dev/null),$(if $(shell command -v npm 2>/dev/null),$(NODE_STAMP)))
 
-.PHONY: setup demo test lint typecheck serve bench layer check-deploy deploy token clean
+.PHONY: setup demo test lint typecheck serve bench layer check-deploy deploy token browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,22 @@ setup: $(STAMP) $(NODE_DEPS)
 demo: $(STAMP)
 	$(BIN)/ci-callback demo
 
+# The HTML report test drives a real headless Chromium (Debian's package). Installed here
+# where apt-get works and it is missing; if that fails the test skips, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	    echo "make: installing chromium (Debian package) for the HTML report test"; \
+	    { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { $$SUDO apt-get update -qq >/dev/null 2>&1 && \
+	        $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; } || \
+	    echo "make: could not install chromium; the HTML report browser test will be skipped"; \
+	  else echo "make: no chromium and no apt-get; the HTML report browser test will be skipped"; fi; }
+
 # Lint, types, then the suite; any failure fails the target (and so .ci/run). pytest's
 # exit code 5 (no tests collected) is a failure too: a suite that vanished must not pass.
-test: lint typecheck $(NODE_DEPS)
+test: lint typecheck browser $(NODE_DEPS)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -41,7 +41,7 @@ def purpose(method: str, path: str, query: str, settings: Any) -> str:
     if tagging:
         return f"tags {method}"
     if key.startswith(settings.archive_prefix):
-        return f"archive {method}"
+        return f"{'delivery' if '/deliveries/' in key else 'archive'} {method}"
     if key.startswith(settings.marker_prefix):
         name = key.rsplit("/", 1)[-1]
         return f"{'done' if name.startswith('done') else 'lease'} {method}"

@@ -35,7 +35,7 @@ LAYERS: dict[str, set[str]] = {
     ENTRY: {"app", "pipeline", "reconcile", "batch", "chain", "__init__"},
 }
 SDKS = ("qcloud_cos", "tencentcloud")
-DEV_ONLY = ("ci_callback_dev", "moto", "werkzeug", "yaml", "pytest", "hypothesis", "boto3", "flask")
+DEV_ONLY = ("ci_callback_dev", "moto", "werkzeug", "yaml", "pytest", "hypothesis", "boto3", "flask", "rich")
 
 
 def layer_of(module: str) -> str:

@@ -144,8 +144,10 @@ def test_a_sweep_recovers_every_lost_callback_exactly_as_the_callbacks_would(cos
         "/workflowexecution/" + "i" + "1" * 32]
     swept_state = snapshot(cos, effects_only=True)
     # The archive records where each one came from.
-    archived = [k for k in snapshot(cos) if k.startswith("ci-inbox/")]
+    archived = [k for k in snapshot(cos) if k.startswith("ci-inbox/") and "/deliveries/" not in k]
     assert len(archived) == len(finals)
+    deliveries = [k for k in snapshot(cos) if "/deliveries/" in k]  # one record per delivery, source in its name
+    assert len(deliveries) == len(finals) and all("-reconcile-" in k.rsplit("/", 1)[-1] for k in deliveries)
     assert {json.loads(cos.client().get_object(Bucket=BUCKET, Key=k)["Body"].get_raw_stream().read())["source"]
             for k in archived} == {"reconcile"}
 
@@ -320,9 +322,12 @@ def test_the_inbox_replays_a_503_nobody_retried(cos, swept, fake_ci):
     again = sweep_once(swept, spec=spec, request_id="sweep-2")
     assert (again["archived"], again["already_done"], again["replayed"]) == (1, 1, 0)
     # The archive still says how the callback first arrived.
-    [archived] = [k for k in snapshot(cos) if k.startswith("ci-inbox/job/")]
+    [archived] = [k for k in snapshot(cos) if k.startswith("ci-inbox/job/") and "/deliveries/" not in k]
     assert json.loads(cos.client().get_object(Bucket=BUCKET, Key=archived)["Body"].get_raw_stream().read())[
         "source"] == "url"
+    # …and each delivery left its record: CI's (answered 503) and the sweep's replay.
+    names = [k.rsplit("/", 1)[-1] for k in snapshot(cos) if "/deliveries/" in k]
+    assert sorted(n.split("-")[1] for n in names) == ["replay", "url"]
 
 
 def test_no_request_carries_if_none_match(cos, swept, fake_ci):

@@ -82,28 +82,42 @@ def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ci_callback.app import replay
     from ci_callback.replay import select
     from ci_callback.services import Services
     from ci_callback.settings import Settings
 
+    from .progress import Progress
+    from .runs import collect_keys, replay_keys
+
     settings = Settings.from_env()
     storage = Services.from_env(settings).storage
-    keys = list(select(storage, args.bucket, settings, args.prefix, _parse_time(args.since),
-                       _parse_time(args.until), args.failures))
+    progress = Progress(enabled=not args.quiet)
+    try:
+        keys = collect_keys(select(storage, args.bucket, settings, args.prefix, _parse_time(args.since),
+                                   _parse_time(args.until), args.failures), progress)
+    except KeyboardInterrupt:  # only listing so far: nothing was replayed
+        progress.finish()
+        sys.stderr.write("ci-callback: interrupted while selecting; nothing replayed\n")
+        return 130
     if args.dry_run:
+        progress.finish()
         _print_json({"selected": keys})
         return 0
-    results = replay(storage, args.bucket, settings, keys, force=args.force)
-    _print_json([r.__dict__ for r in results])
-    return 0 if all(200 <= r.status < 300 for r in results) else 1
+    run = replay_keys(storage, args.bucket, settings, keys, args.force, progress)
+    _print_json([r.__dict__ for r in run.results])
+    if run.interrupted:
+        sys.stderr.write(f"ci-callback: stopped after {len(run.results)} of {run.selected}; the same command "
+                         "continues (what is done answers duplicate)\n")
+        return 130
+    return 0 if all(200 <= r.status < 300 for r in run.results) else 1
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """The timer's sweep, from a laptop: the same entry, cursor and summary as on SCF."""
     from datetime import datetime, timezone
 
-    from ci_callback.app import handle
+    from .progress import Progress
+    from .runs import reconcile_once
 
     spec = args.spec or ""
     if spec and not spec.lstrip().startswith("{"):
@@ -117,11 +131,80 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     context: dict = {"request_id": f"cli-{os.getpid()}"}
     if args.time_limit:
         context["time_limit_in_ms"] = int(args.time_limit * 1000)
-    result = handle(event, context)
+    result, interrupted = reconcile_once(event, context, Progress(enabled=not args.quiet))
     _print_json(result)
+    if interrupted:
+        sys.stderr.write("ci-callback: stopped; the sweep kept its cursor, the same command resumes it\n")
+        return 130
     if result.get("status") == "rejected":
         return 2
     return 0 if result.get("ok") else 1
+
+
+def _bucket_view(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from ci_callback.services import Services
+    from ci_callback.settings import Settings
+
+    from .records import Bucket
+
+    settings = Settings.from_env()
+    return Bucket.from_settings(Services.from_env(settings).storage, args.bucket, settings)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .story import gather, render
+
+    try:
+        story = gather(_bucket_view(args), args.id, args.kind)
+    except KeyboardInterrupt:  # read-only: nothing to clean up
+        sys.stderr.write("ci-callback: interrupted\n")
+        return 130
+    if args.json:
+        _print_json(story.to_dict())
+    else:
+        sys.stdout.write(render(story))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .progress import Progress
+    from .report import build, parse_when, render_terminal
+
+    now = datetime.now(timezone.utc)
+    try:
+        since = parse_when(args.since, now)
+        until = parse_when(args.until, now) or now
+    except ValueError as exc:
+        sys.stderr.write(f"ci-callback: {exc}\n")
+        return 2
+    assert since is not None
+    progress = Progress(enabled=not args.quiet)
+    try:
+        with progress:
+            summary = build(_bucket_view(args), since, until, progress)
+    except KeyboardInterrupt:  # read-only, and the page is written only at the end
+        sys.stderr.write("ci-callback: interrupted; nothing written\n")
+        return 130
+    if args.html:
+        from .report_html import render as render_html
+
+        _write_atomically(Path(args.html), render_html(summary))
+    if args.json:
+        _print_json(summary.to_dict())
+    else:
+        render_terminal(summary, sys.stdout)
+    if args.html:
+        sys.stderr.write(f"ci-callback: wrote {args.html}\n")
+    return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename: an interrupted run never leaves half a page."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
 
 
 def cmd_check_deploy(args: argparse.Namespace) -> int:
@@ -164,14 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--failures", action="store_true", help="only jobs with a failure record")
     p.add_argument("--force", action="store_true", help="ignore processed markers and run actions again")
     p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("reconcile", help="run the reconcile sweep once (what the timer trigger runs)")
+    p = sub.add_parser("reconcile", help="run the reconcile sweep once (what the timer trigger runs), with progress")
     p.add_argument("--spec", default=None,
                    help="sweep spec: JSON text, a file, or - (default: CI_CALLBACK_RECONCILE_SPEC)")
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds before the sweep stops and keeps its cursor (default: no limit)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser("inspect", help="the story of one callback (job id, run id or moderation JobId) and its verdict")
+    p.add_argument("id", help="job id, workflow run id or moderation JobId")
+    p.add_argument("--bucket", required=True, help="bucket holding the inbox, markers and index")
+    p.add_argument("--kind", choices=("job", "workflow", "moderation"), default=None, help="default: found in the bucket")
+    p.add_argument("--json", action="store_true", help="the same as JSON, the verdict under 'verdict'")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("report", help="summarise a time window: outcomes, duplicates, failures, unfinished, delay")
+    p.add_argument("--bucket", required=True, help="bucket holding the inbox, markers and index")
+    p.add_argument("--since", default="24h", help="start: 24h, 7d, 90m ago, or an ISO time (default 24h)")
+    p.add_argument("--until", default=None, help="end: same forms (default now)")
+    p.add_argument("--html", default=None, metavar="FILE", help="also write one self-contained HTML page")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of tables")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check-deploy", help="resolve serverless.yml and layers/ with the real loader; validate")
     p.add_argument("action", nargs="?", default="check", choices=("check", "preflight", "record"),

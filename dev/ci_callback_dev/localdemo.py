@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from ci_callback import keys
 from ci_callback.settings import Settings
 
 from .events import function_url_event, with_token
@@ -191,8 +192,10 @@ def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore
         out.write("Index objects written\n" + _table(index_rows, ["bucket", "key", "bytes"]) + "\n\n")
         out.write("Tags on output objects\n" + _table(tag_rows, ["object", "tags"]) + "\n")
         out.write(f"…and {large_tagged} of the large job's {LARGE_JOB} outputs under {bigjob.PREFIX}.\n")
-        archived = sum(1 for b in buckets for i in _list(client, b) if i["Key"].startswith(settings.archive_prefix))
-        out.write(f"\n{archived} raw callbacks archived under {settings.archive_prefix} for replay.\n")
+        inbox = [i["Key"] for b in buckets for i in _list(client, b) if i["Key"].startswith(settings.archive_prefix)]
+        deliveries = sum(1 for k in inbox if keys.is_delivery_key(settings.archive_prefix, k))
+        out.write(f"\n{len(inbox) - deliveries} raw callbacks archived under {settings.archive_prefix} for replay,"
+                  f" and {deliveries} deliveries recorded beside them.\n")
         for name, event in others:
             out.write("\n")
             if "Records" in event:

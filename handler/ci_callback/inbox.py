@@ -1,12 +1,15 @@
 """The durable inbox: the raw body, stored before any action runs, for replay.
 
-Keys and content are deterministic, so a re-delivery rewrites the same object.
+Keys and content are deterministic, so a re-delivery rewrites the same object; each
+delivery also leaves one small record beside it (``keys.delivery_key``), so deliveries,
+duplicates and their sources can be counted.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from . import keys
@@ -51,6 +54,22 @@ def _with_body(document: Dict[str, Any], body: bytes) -> Dict[str, Any]:
     except UnicodeDecodeError:
         document["body_base64"] = base64.b64encode(body).decode("ascii")
     return document
+
+
+def delivery_document(callback: Callback, source: str, request_id: Optional[str], received_at: datetime,
+                      digest: str, archive_key: str) -> Dict[str, Any]:
+    """One delivery: an identical re-delivery rewrites the archived body, but adds one of these."""
+    return {
+        "schema": 1,
+        "kind": callback.kind,
+        "id": callback.id,
+        "state": callback.state,
+        "received_at": iso(received_at),
+        "source": source,
+        "request_id": request_id,
+        "sha256": digest,
+        "archive_key": archive_key,
+    }
 
 
 def rejected_document(body: bytes, reason: str, digest: str, source: str, **meta: Optional[str]) -> Dict[str, Any]:

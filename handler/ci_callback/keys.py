@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timezone
-from typing import Optional
+from typing import NamedTuple, Optional
 from urllib.parse import quote, unquote
 
 _ESCAPE = re.compile(r"[%\x00-\x1f\x7f]")
@@ -95,11 +95,69 @@ def rejected_key(prefix: str, when: datetime, label: str, digest16: str) -> str:
     return f"{prefix}_rejected/{day}/{encode_id(label)}-{digest16}.json"
 
 
+# ---------------------------------------------------------------- one record per delivery, beside the bodies
+
+DELIVERIES = "deliveries/"
+DELIVERY_STAMP = "%Y%m%dT%H%M%S.%fZ"
+
+
+class DeliveryName(NamedTuple):
+    kind: str
+    callback_id: str
+    received_at: datetime
+    source: str
+    state: str
+    request_id: str
+
+
+def deliveries_prefix(prefix: str, kind: str, callback_id: Optional[str]) -> str:
+    return f"{archive_prefix_of(prefix, kind, callback_id)}{DELIVERIES}"
+
+
+def _field(value: str) -> str:
+    return encode_id(value).replace("-", "%2D")  # "-" separates the name's fields
+
+
+def delivery_key(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str], source: str,
+                 received_at: datetime, request_id: Optional[str]) -> str:
+    """``<stamp>-<source>-<state>-<request id>.json``: the name alone says what a count needs
+    (when, how, which state), so a report lists these and never reads them."""
+    stamp = received_at.astimezone(timezone.utc).strftime(DELIVERY_STAMP)
+    name = f"{stamp}-{_field(source)}-{_field(state or 'none')}-{encode_id(request_id)}.json"
+    return f"{deliveries_prefix(prefix, kind, callback_id)}{name}"
+
+
+def parse_delivery_key(prefix: str, key: str) -> Optional[DeliveryName]:
+    """The inverse of ``delivery_key``; None for any other key (an archived body, …)."""
+    parts = key[len(prefix):].split("/") if key.startswith(prefix) else []
+    if len(parts) != 4 or f"{parts[2]}/" != DELIVERIES or not parts[3].endswith(".json"):
+        return None
+    fields = parts[3][: -len(".json")].split("-", 3)
+    if len(fields) != 4:
+        return None
+    try:
+        stamp = datetime.strptime(fields[0], DELIVERY_STAMP).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return DeliveryName(parts[0], unquote(parts[1]), stamp, unquote(fields[1]), unquote(fields[2]), unquote(fields[3]))
+
+
+def is_delivery_key(prefix: str, key: str) -> bool:
+    """Delivery records live under the inbox but are no archived body: replay skips them."""
+    rest = key[len(prefix):] if key.startswith(prefix) else ""
+    return rest.count("/") == 3 and f"/{DELIVERIES}" in rest
+
+
 # ---------------------------------------------------------------- processed markers
 
 
+def marker_prefix_of(prefix: str, kind: str, callback_id: Optional[str]) -> str:
+    """Every marker (leases, done, checkpoints) of one job, run or review, all states."""
+    return f"{prefix}{kind}/{encode_id(callback_id)}/"
+
+
 def marker_base(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str]) -> str:
-    return f"{prefix}{kind}/{encode_id(callback_id)}/{encode_id(state or 'none')}/"
+    return f"{marker_prefix_of(prefix, kind, callback_id)}{encode_id(state or 'none')}/"
 
 
 def lease_key(base: str, number: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime, timezone
 from typing import Any
 
 from . import chain, idempotency, inbox, keys, log, policy
@@ -91,21 +92,28 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
     # 1. The durable inbox, in parallel with the claim (they do not depend on each other):
     #    nothing *acts* before both succeeded, and a failed archive gives the lease back.
     archive: Future[None] | None = None
+    archived = False
+    delivery: Future[None] | None = None  # this delivery's record, written beside the archive
     digest = inbox.body_digest(request.body)  # hashed once, for the key, the document and a checkpoint
     archive_key = inbox.archive_key(settings.archive_prefix, callback, request.body, digest)
     if settings.enabled("archive"):
         if bucket is None:
             log.warn("callback not archived: no bucket known", kind=callback.kind, id=callback.id)
         else:
-            document = inbox.archive_document(request, callback, digest, inv.source)
+            archived = True
             # A replay's body was read from this very key: it is not rewritten, so the archive keeps
-            # the source it first arrived by.
+            # the source it first arrived by (the replay's own delivery record says "replay").
             if inv.source != "replay":
+                document = inbox.archive_document(request, callback, digest, inv.source)
                 archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
-            del document  # the task holds it until written
-    archived = archive is not None or (settings.enabled("archive") and bucket is not None)
+                del document  # the task holds it until written
+            delivery = _record_delivery(inv, bucket, region, callback, digest, archive_key)
 
     def archive_failed() -> StorageError | None:
+        nonlocal delivery
+        if delivery is not None:  # on every way out: the record must be written before we answer
+            _settle(delivery, callback)
+            delivery = None
         try:
             if archive is not None:
                 archive.result()
@@ -178,7 +186,7 @@ def conclude(callback: Callback, inv: Invocation, origin: chain.Origin,
             request_id = inv.adapters.scf.invoke(
                 settings.notify_function,
                 {"event_id": event_id, "callback": chain.notify_view(callback), "written": written})
-            inv.record("notify", function=settings.notify_function, request_id=request_id)
+            inv.record("notify", function=settings.notify_function, request_id=request_id, event_id=event_id)
             inv.fields["actions"] = [a["action"] for a in inv.actions]
     except (StorageError, NotifyError) as exc:
         _give_back(inv, origin)
@@ -190,12 +198,45 @@ def conclude(callback: Callback, inv: Invocation, origin: chain.Origin,
         raise
     if lease is not None:
         try:
-            idempotency.complete(storage, lease, {"request_id": inv.request_id, "steps": inv.step})
+            idempotency.complete(storage, lease, _done_summary(inv))
         except StorageError as exc:  # actions are done and idempotent: a retry is harmless
             log.warn("done marker not written", error=str(exc), **describe(callback))
         else:
             chain.forget(inv, origin)
     return response
+
+
+def _done_summary(inv: Invocation) -> dict[str, Any]:
+    """What the done marker keeps: who finished, how the callback came, and whether notify ran
+    with which event_id (``ci-callback inspect`` reads it; nothing else records a notify in the bucket)."""
+    notified = next((a for a in inv.actions if a["action"] == "notify"), None)
+    notify: dict[str, Any] = {"ran": False}
+    if notified is not None:
+        notify = {"ran": True, "function": notified.get("function"), "event_id": notified.get("event_id"),
+                  "request_id": notified.get("request_id")}
+    return {"request_id": inv.request_id, "source": inv.source, "steps": inv.step, "notify": notify}
+
+
+def _record_delivery(inv: Invocation, bucket: str, region: str | None, callback: Callback, digest: str,
+                     archive_key: str) -> Future[None]:
+    """Start writing this delivery's record beside the archived body, in parallel with the
+    archive write, so it costs no round trip on the critical path. Part of "archive"."""
+    settings = inv.settings
+    received = datetime.now(timezone.utc)
+    key = keys.delivery_key(settings.archive_prefix, callback.kind, callback.id, callback.state, inv.source,
+                            received, inv.request_id)
+    document = inbox.delivery_document(callback, inv.source, inv.request_id, received, digest, archive_key)
+    inv.fields["delivery_key"] = key
+    return inv.adapters.pool.submit(inv.adapters.storage.put_json, bucket, key, document, region)
+
+
+def _settle(delivery: Future[None], callback: Callback) -> None:
+    """Wait for the delivery record. Losing one only loses a count, never the callback:
+    a WARN, and processing goes on (the archived body is what must be safe)."""
+    try:
+        delivery.result()
+    except StorageError as exc:
+        log.warn("delivery record not written", error=str(exc), **describe(callback))
 
 
 def hand_over(callback: Callback, inv: Invocation, origin: chain.Origin) -> HttpResponse:

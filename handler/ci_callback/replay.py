@@ -26,16 +26,19 @@ REPLAY_PATH = "/replay"
 
 def select(storage: CosStorage, bucket: str, settings: Settings, prefix: str = "", since: datetime | None = None,
            until: datetime | None = None, failures: bool = False) -> Iterator[str]:
-    """Archive keys to replay, in key order."""
+    """Archive keys to replay, in key order (the delivery records beside them are skipped)."""
     if failures:
         for failure_key, _ in storage.list_keys(bucket, keys.failures_prefix(settings.index_prefix)):
             record = storage.get_json(bucket, failure_key) or {}
             job_id = record.get("job_id")
             if job_id:
                 for key, _ in storage.list_keys(bucket, keys.archive_prefix_of(settings.archive_prefix, "job", job_id)):
-                    yield key
+                    if not keys.is_delivery_key(settings.archive_prefix, key):
+                        yield key
         return
     for key, modified in storage.list_keys(bucket, settings.archive_prefix + prefix):
+        if keys.is_delivery_key(settings.archive_prefix, key):  # a count, not a body to replay
+            continue
         stamp = parse_time(modified, naive=timezone.utc)  # COS stamps are UTC
         if since and stamp and stamp < since:
             continue
