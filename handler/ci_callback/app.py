@@ -123,11 +123,7 @@ def _continue(event: Any, context: Any, inv: Invocation, router: Router | None, 
         log.error("continuation failed; SCF retries it", error=str(exc), **inv.fields)
         response = HttpResponse.error(503, f"temporarily unavailable: {str(exc)[:120]}")
     except Exception as exc:  # noqa: BLE001 - a bug: logged, and raised below like any failure
-        import traceback  # noqa: PLC0415
-
-        log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8),
-                  **inv.fields)
-        response = HttpResponse.error(500, "internal error; the continuation was not processed")
+        response = _bug(exc, inv, "the continuation")
     answer = _finish(response, inv, started)
     if response.status >= 500:
         raise ContinuationFailed(str(response.payload.get("reason") or "continuation failed"))
@@ -156,13 +152,15 @@ def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Ro
         response = process(request, inv, router or default_router())
     except HttpError as exc:
         response = _refused(exc)
-    except Exception as exc:  # noqa: BLE001 - the one place a bug turns into a 500, never a crash
-        import traceback  # noqa: PLC0415 - only bugs pay for it
-
-        log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8),
-                  **inv.fields)
-        response = HttpResponse.error(500, "internal error; the callback was not processed")
+    except Exception as exc:  # noqa: BLE001 - a bug turns into a 500, never a crash
+        response = _bug(exc, inv, "the callback")
     return _finish(response, inv, started)
+
+
+def _bug(exc: Exception, inv: Invocation, what: str) -> HttpResponse:
+    """The one way a bug is answered: logged with its trace, then a 500."""
+    log.unhandled(exc, **inv.fields)
+    return HttpResponse.error(500, f"internal error; {what} was not processed")
 
 
 def _refused(exc: HttpError) -> HttpResponse:

@@ -64,10 +64,7 @@ def _one(record: cmq.QueueRecord, parent: Invocation, router: Router) -> HttpRes
         except HttpError as exc:  # the allow-list refused a bucket
             response = HttpResponse.error(exc.status, exc.reason)
         except Exception as exc:  # noqa: BLE001 - a bug in one record must not lose the others
-            import traceback  # noqa: PLC0415 - only bugs pay for it
-
-            log.error("unhandled error", error_type=type(exc).__name__, trace=traceback.format_exc(limit=8),
-                      **item.fields)
+            log.unhandled(exc, **item.fields)
             response = HttpResponse.error(500, "internal error; the record was not processed")
     if 400 <= response.status < 500:
         _keep_rejected(record, str(response.payload.get("reason")), item)

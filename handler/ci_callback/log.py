@@ -50,3 +50,11 @@ def warn(message: str, /, **fields: Any) -> None:
 
 def error(message: str, /, **fields: Any) -> None:
     log("ERROR", message, **fields)
+
+
+def unhandled(exc: BaseException, /, **fields: Any) -> None:
+    """An ERROR line for a bug, with its trace: the one way every entry reports one."""
+    import traceback  # noqa: PLC0415 - only bugs pay for it
+
+    error("unhandled error", error_type=type(exc).__name__,
+          trace="".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)), **fields)
