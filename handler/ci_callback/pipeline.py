@@ -132,7 +132,8 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             log.warn("callback does not match CI's record", reason=str(exc), **describe(callback))
             return respond(403, "rejected", callback, reason=f"verification failed: {exc}")
         except StorageError as exc:
-            return unavailable(callback, archive_failed() or exc, inv, archived=archived and not archive_failed())
+            failed = archive_failed()
+            return unavailable(callback, failed or exc, inv, archived=archived and failed is None)
 
     # 3. Claim the (id, state) marker so duplicates are cheap and never run twice.
     lease = None
