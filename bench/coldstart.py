@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -106,7 +106,7 @@ def _literal(code: str, **values: Any) -> str:
     return "".join(f"{name} = {value!r}\n" for name, value in values.items()) + code
 
 
-def _spawn(code: str, env: Dict[str, str]) -> Dict[str, Any]:
+def _spawn(code: str, env: dict[str, str]) -> dict[str, Any]:
     start = time.perf_counter()
     proc = subprocess.Popen([common.PYTHON, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, cwd=str(common.ROOT))
@@ -115,7 +115,7 @@ def _spawn(code: str, env: Dict[str, str]) -> Dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{err.decode(errors='replace')[-2000:]}")
     line = next((l for l in out.decode().splitlines() if l.startswith("BENCH ")), None)
-    result: Dict[str, Any] = {"wall": wall}
+    result: dict[str, Any] = {"wall": wall}
     if line:
         _, imp, call, status, heavy, modules = line.split()
         result.update(import_s=float(imp), call_s=float(call), status=int(status), sdk_loaded=heavy == "True",
@@ -123,15 +123,15 @@ def _spawn(code: str, env: Dict[str, str]) -> Dict[str, Any]:
     return result
 
 
-def _summary(samples: List[Dict[str, Any]], key: str) -> Dict[str, float]:
+def _summary(samples: list[dict[str, Any]], key: str) -> dict[str, float]:
     values = [s[key] * 1000 for s in samples if key in s]
     return {"median_ms": common.median(values), "p90_ms": common.percentile(values, 90), "min_ms": min(values),
             "n": len(values)}
 
 
-def run(repeats: int = REPEATS) -> Dict[str, Any]:
+def run(repeats: int = REPEATS) -> dict[str, Any]:
     common.use_bench_env()
-    from ci_callback.parse import parse_callback  # noqa: PLC0415
+    from ci_callback.parse import parse_callback
 
     events = dict(common.load_events())
     smart = events[SMARTCOVER]
@@ -162,7 +162,7 @@ def run(repeats: int = REPEATS) -> Dict[str, Any]:
             "c": ours_code,
             "d": lambda: ours_code(refused=True),
         }
-        samples: Dict[str, List[Dict[str, Any]]] = {k: [] for k in variants}
+        samples: dict[str, list[dict[str, Any]]] = {k: [] for k in variants}
         for name, make in variants.items():  # warm the OS caches and .pyc files; not counted
             _spawn(make(), env)
         cos.reset()

@@ -15,8 +15,9 @@ import statistics
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER = ROOT / "handler"
@@ -52,10 +53,10 @@ def use_bench_env() -> None:
 # ---------------------------------------------------------------- events
 
 
-def load_events() -> List[Tuple[str, Dict[str, Any]]]:
+def load_events() -> list[tuple[str, dict[str, Any]]]:
     """Every sample HTTP event in events/ (callbacks; not the timer or queue samples, not
     context.json), sorted by name."""
-    from ci_callback import triggers  # noqa: PLC0415
+    from ci_callback import triggers
 
     found = []
     for path in sorted(EVENTS.glob("*.json")):
@@ -66,18 +67,18 @@ def load_events() -> List[Tuple[str, Dict[str, Any]]]:
     return found
 
 
-def with_token(event: Dict[str, Any], token: str = TOKEN) -> Dict[str, Any]:
+def with_token(event: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
     return events.with_token(event, token)
 
 
-def callback_id(event: Dict[str, Any]) -> Optional[str]:
+def callback_id(event: dict[str, Any]) -> str | None:
     """The job / run / trace id the event's callback carries (None when it has none)."""
-    from ci_callback.parse import parse_callback  # noqa: PLC0415
+    from ci_callback.parse import parse_callback
 
     return parse_callback(event_body(event)).id
 
 
-def with_id(event: Dict[str, Any], new_id: str) -> Dict[str, Any]:
+def with_id(event: dict[str, Any], new_id: str) -> dict[str, Any]:
     """The same event with its callback id replaced everywhere in the body (distinct ids)."""
     old = callback_id(event)
     if not old:
@@ -85,7 +86,7 @@ def with_id(event: Dict[str, Any], new_id: str) -> Dict[str, Any]:
     return with_body(event, event_body(event).replace(old.encode(), new_id.encode()))
 
 
-def context(request_id: str = "bench") -> Dict[str, Any]:
+def context(request_id: str = "bench") -> dict[str, Any]:
     return {"request_id": request_id, "time_limit_in_ms": 10000}
 
 
@@ -102,46 +103,53 @@ class NoopStorage:
     def __init__(self) -> None:
         self.calls = 0
 
-    def until(self, deadline):  # noqa: ANN001 - the real adapter's earlier-deadline view
+    def until(self, deadline):  # the real adapter's earlier-deadline view
         return self
 
-    def put_json(self, bucket, key, document, region=None, compact=False):  # noqa: ANN001
+    def learn_regions(self, named):  # the real adapter's region rule
+        for _ in named:
+            pass
+
+    def region_of(self, bucket):
+        return "ap-guangzhou"
+
+    def put_json(self, bucket, key, document, compact=False):
         self.calls += 1
         if compact:
             json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
         else:
             json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
 
-    def put_bytes(self, bucket, key, body, content_type="application/octet-stream", region=None):  # noqa: ANN001
+    def put_bytes(self, bucket, key, body, content_type="application/octet-stream"):
         self.calls += 1
 
-    def get_json(self, bucket, key, region=None):  # noqa: ANN001
-        self.calls += 1
-        return None
-
-    def head(self, bucket, key, region=None):  # noqa: ANN001
+    def get_json(self, bucket, key):
         self.calls += 1
         return None
 
-    def create_once(self, bucket, key, document, region=None):  # noqa: ANN001
+    def head(self, bucket, key):
+        self.calls += 1
+        return None
+
+    def create_once(self, bucket, key, document):
         self.calls += 1
         return True
 
-    def get_tags(self, bucket, key, region=None):  # noqa: ANN001
+    def get_tags(self, bucket, key):
         self.calls += 1
         return {}
 
-    def put_tags(self, bucket, key, tags, region=None):  # noqa: ANN001
+    def put_tags(self, bucket, key, tags):
         self.calls += 1
 
-    def delete(self, bucket, key, region=None):  # noqa: ANN001
+    def delete(self, bucket, key):
         self.calls += 1
 
-    def list_keys(self, bucket, prefix, region=None):  # noqa: ANN001
+    def list_keys(self, bucket, prefix):
         self.calls += 1
         return iter(())
 
-    def query_ci(self, method, region=None, **kwargs):  # noqa: ANN001, ANN003
+    def query_ci(self, method, **kwargs):
         self.calls += 1
         return {}
 
@@ -150,7 +158,7 @@ class NoopServices:
     """What ``handle(services=…)`` needs: .storage (no-op), .pool (the real bounded pool)."""
 
     def __init__(self, fanout: int = 10) -> None:
-        from ci_callback import services  # noqa: PLC0415
+        from ci_callback import services
 
         self.storage = NoopStorage()
         self.pool = services.pool(fanout)
@@ -214,11 +222,11 @@ class CosServer:
     Controlled with one JSON line per command on stdin/stdout."""
 
     def __init__(self) -> None:
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.endpoint = ""
         self._lock = threading.Lock()
 
-    def start(self, seed: bool = True) -> "CosServer":
+    def start(self, seed: bool = True) -> CosServer:
         code = _SERVER_CODE.format(handler=str(HANDLER), dev=str(DEV))
         self.proc = subprocess.Popen([PYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, cwd=str(ROOT))
@@ -248,7 +256,7 @@ class CosServer:
     def reset(self) -> None:
         self.call(op="reset")
 
-    def log(self) -> List[List[Any]]:
+    def log(self) -> list[list[Any]]:
         return self.call(op="log")
 
     def stop(self) -> None:
@@ -265,7 +273,7 @@ class CosServer:
             self.proc.wait()
         self.proc = None
 
-    def __enter__(self) -> "CosServer":
+    def __enter__(self) -> CosServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -273,7 +281,7 @@ class CosServer:
 
 
 def local_settings(endpoint: str, **overrides: Any):  # type: ignore[no-untyped-def]
-    from ci_callback.settings import Settings  # noqa: PLC0415
+    from ci_callback.settings import Settings
 
     values = {"tokens": (TOKEN,), "cos_endpoint": endpoint, "region": REGION}
     values.update(overrides)
@@ -282,9 +290,9 @@ def local_settings(endpoint: str, **overrides: Any):  # type: ignore[no-untyped-
 
 def quiet_logs() -> None:
     """Log lines still get built (that is part of our cost) but go nowhere."""
-    from ci_callback import log  # noqa: PLC0415
+    from ci_callback import log
 
-    log.set_stream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    log.set_stream(open(os.devnull, "w"))  # lives as long as the process
 
 
 # ---------------------------------------------------------------- statistics and tables
@@ -303,7 +311,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: Optional[str] = None) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> str:
     """A Markdown table (also readable as plain text). align: one 'l'/'r' per column."""
     rows = [[str(c) for c in r] for r in rows]
     align = align or "l" + "r" * (len(headers) - 1)
@@ -316,7 +324,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: Optional
     return "\n".join([fmt(headers), rule] + [fmt(r) for r in rows])
 
 
-def verdict(value: Optional[float], target: Optional[float]) -> str:
+def verdict(value: float | None, target: float | None) -> str:
     if value is None or target is None:
         return "n/a"
     return "PASS" if value <= target else "MISS"
@@ -325,7 +333,7 @@ def verdict(value: Optional[float], target: Optional[float]) -> str:
 # ---------------------------------------------------------------- the machine
 
 
-def machine() -> Dict[str, Any]:
+def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -349,7 +357,7 @@ def machine() -> Dict[str, Any]:
     }
 
 
-def emit(result: Dict[str, Any]) -> None:
+def emit(result: dict[str, Any]) -> None:
     """Print a section's tables (when run on its own)."""
     print(f"## {result['title']}\n")
     print(result["text"])

@@ -29,8 +29,9 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -54,12 +55,12 @@ def _loops(fn: Callable[[], Any]) -> int:
         loops *= 2
 
 
-def measure(fn: Callable[[], Any]) -> Dict[str, float]:
+def measure(fn: Callable[[], Any]) -> dict[str, float]:
     for _ in range(WARMUP):
         fn()
     loops = _loops(fn)
-    cpu: List[float] = []
-    wall: List[float] = []
+    cpu: list[float] = []
+    wall: list[float] = []
     for _ in range(REPEATS):
         c0, w0 = time.process_time(), time.perf_counter()
         for _ in range(loops):
@@ -70,12 +71,12 @@ def measure(fn: Callable[[], Any]) -> Dict[str, float]:
             "cpu_us_min": min(cpu), "wall_us_min": min(wall)}
 
 
-def _cases() -> List[Tuple[str, Callable[[], Any], Callable[[], Any], Callable[[], Any], Dict[str, Any]]]:
-    import xmltodict  # noqa: PLC0415
+def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any], Callable[[], Any], dict[str, Any]]]:
+    import xmltodict
 
-    from ci_callback.app import handle  # noqa: PLC0415
-    from ci_callback.decode import sniff  # noqa: PLC0415
-    from ci_callback.parse import parse_callback  # noqa: PLC0415
+    from ci_callback.app import handle
+    from ci_callback.decode import sniff
+    from ci_callback.parse import parse_callback
 
     settings = common.local_settings("http://127.0.0.1:9", fanout=10)  # never contacted: storage is a no-op
     services = common.NoopServices(settings.fanout)
@@ -90,7 +91,7 @@ def _cases() -> List[Tuple[str, Callable[[], Any], Callable[[], Any], Callable[[
         if response["statusCode"] != 200:
             raise SystemExit(f"{name}: expected 200, got {response['statusCode']} {payload}")
 
-        def ours(event: Dict[str, Any] = event) -> Any:
+        def ours(event: dict[str, Any] = event) -> Any:
             return handle(event, ctx, settings=settings, services=services)
 
         if fmt == "xml":
@@ -108,7 +109,7 @@ def _cases() -> List[Tuple[str, Callable[[], Any], Callable[[], Any], Callable[[
     return cases
 
 
-def run() -> Dict[str, Any]:
+def run() -> dict[str, Any]:
     common.use_bench_env()
     common.quiet_logs()
     rows = []
@@ -147,8 +148,8 @@ def run() -> Dict[str, Any]:
 
 
 def profile(name: str) -> None:
-    import cProfile  # noqa: PLC0415
-    import pstats  # noqa: PLC0415
+    import cProfile
+    import pstats
 
     common.use_bench_env()
     common.quiet_logs()

@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -53,11 +53,11 @@ def purpose(method: str, path: str, query: str, settings: Any) -> str:
     return f"other {method}"
 
 
-def _timed_tag_outputs() -> Tuple[List[float], Any]:
+def _timed_tag_outputs() -> tuple[list[float], Any]:
     """Wrap actions.tag_outputs (looked up at call time by index_and_tag_job) with a timer."""
-    from ci_callback import actions  # noqa: PLC0415
+    from ci_callback import actions
 
-    spans: List[float] = []
+    spans: list[float] = []
     original = actions.tag_outputs
 
     def timed(*args: Any, **kwargs: Any) -> Any:
@@ -71,13 +71,13 @@ def _timed_tag_outputs() -> Tuple[List[float], Any]:
     return spans, original
 
 
-def latency(cos: common.CosServer, events: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
-    from ci_callback import actions  # noqa: PLC0415
-    from ci_callback.app import handle  # noqa: PLC0415
+def latency(cos: common.CosServer, events: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from ci_callback import actions
+    from ci_callback.app import handle
 
     segment = events[SEGMENT]
     spans, original = _timed_tag_outputs()
-    results: Dict[str, Any] = {}
+    results: dict[str, Any] = {}
     try:
         serial = 0
         for fanout in (OURS_FANOUT, 1):
@@ -119,8 +119,8 @@ def latency(cos: common.CosServer, events: Dict[str, Dict[str, Any]]) -> Dict[st
     return results
 
 
-def request_counts(cos: common.CosServer, events: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
-    from ci_callback.app import handle  # noqa: PLC0415
+def request_counts(cos: common.CosServer, events: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    from ci_callback.app import handle
 
     settings = common.local_settings(cos.endpoint)
     rows = []
@@ -132,7 +132,7 @@ def request_counts(cos: common.CosServer, events: Dict[str, Dict[str, Any]]) -> 
         cos.reset()
         response = handle(common.with_token(event), common.context(), settings=settings)
         log = cos.log()
-        import json  # noqa: PLC0415
+        import json
 
         payload = json.loads(response["body"])
         purposes = Counter(purpose(m, p, q, settings) for m, p, q, _ in log)
@@ -158,7 +158,7 @@ NOTES = """Is every request needed? Per callback, in order:
 No request is issued twice within one callback (checked from the log: the "repeated" column)."""
 
 
-def run() -> Dict[str, Any]:
+def run() -> dict[str, Any]:
     common.use_bench_env()
     common.quiet_logs()
     events = dict(common.load_events())

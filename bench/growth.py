@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,7 +50,7 @@ SDK_MODULES = ("qcloud_cos", "tencentcloud.scf.v20180416.scf_client", "tencentcl
 
 
 def _peak_mb() -> float:
-    import resource  # noqa: PLC0415
+    import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -58,10 +58,10 @@ def _peak_mb() -> float:
 # ---------------------------------------------------------------- the measured process
 
 
-def _local_invoker(pending: List[Dict[str, Any]]) -> bool:
+def _local_invoker(pending: list[dict[str, Any]]) -> bool:
     """Capture continuation invokes so the worker can run them next, as SCF would."""
     try:
-        from ci_callback_dev.localscf import capture_invokes  # noqa: PLC0415
+        from ci_callback_dev.localscf import capture_invokes
     except ImportError:  # before continuations existed
         return False
     capture_invokes(pending.append)
@@ -71,16 +71,16 @@ def _local_invoker(pending: List[Dict[str, Any]]) -> bool:
 def worker(spec_path: str, out_path: str) -> None:
     """One job's whole chain in a fresh process: SDKs imported as in SCF, then main_handler."""
     spec = json.loads(Path(spec_path).read_text())
-    import importlib  # noqa: PLC0415
+    import importlib
 
     for name in SDK_MODULES:
         importlib.import_module(name)
-    import index  # noqa: PLC0415 - the SCF entry module
-    from ci_callback import log  # noqa: PLC0415
+    import index  # the SCF entry module
+    from ci_callback import log
 
-    log.set_stream(open(os.devnull, "w"))  # noqa: SIM115 - lines are built, not printed
+    log.set_stream(open(os.devnull, "w"))  # lines are built, not printed
     if spec.get("noop"):
-        from ci_callback import app  # noqa: PLC0415
+        from ci_callback import app
 
         services = common.NoopServices()
         original = app.handle
@@ -90,7 +90,7 @@ def worker(spec_path: str, out_path: str) -> None:
 
         index.main_handler = handle_noop  # type: ignore[assignment]
     event = json.loads(Path(spec["event"]).read_text())  # the SCF runtime hands us a parsed dict too
-    pending: List[Dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
     chained = _local_invoker(pending)
     invocations = []
     started_all = time.perf_counter()
@@ -121,7 +121,7 @@ def _event_file(tmp: Path, body: bytes, fmt: str, name: str) -> Path:
     return path
 
 
-def run_worker(spec: Dict[str, Any], env: Dict[str, str], tmp: Path) -> Dict[str, Any]:
+def run_worker(spec: dict[str, Any], env: dict[str, str], tmp: Path) -> dict[str, Any]:
     spec_path, out = tmp / "spec.json", tmp / "out.json"
     spec_path.write_text(json.dumps(spec))
     # A tiny launcher in between gives the worker a clean ru_maxrss (it survives exec).
@@ -132,7 +132,7 @@ def run_worker(spec: Dict[str, Any], env: Dict[str, str], tmp: Path) -> Dict[str
     return json.loads(out.read_text())
 
 
-def _env(endpoint: Optional[str], **extra: str) -> Dict[str, str]:
+def _env(endpoint: str | None, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(common.BENCH_ENV)
     env.update(CI_CALLBACK_TOKENS=common.TOKEN, **extra)
@@ -145,8 +145,8 @@ def _env(endpoint: Optional[str], **extra: str) -> Dict[str, str]:
 # ---------------------------------------------------------------- sections
 
 
-def growth(cos: common.CosServer, sizes: List[int], tmp: Path, delay: float = DELAY,
-           limit_ms: int = LIMIT_MS) -> List[Dict[str, Any]]:
+def growth(cos: common.CosServer, sizes: list[int], tmp: Path, delay: float = DELAY,
+           limit_ms: int = LIMIT_MS) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
         job_id = f"jgrowth{n:07d}{int(time.time() * 1000) % 10**9:09d}"
@@ -174,7 +174,7 @@ def growth(cos: common.CosServer, sizes: List[int], tmp: Path, delay: float = DE
     return rows
 
 
-def worst_body(tmp: Path) -> List[Dict[str, Any]]:
+def worst_body(tmp: Path) -> list[dict[str, Any]]:
     rows = []
     for fmt in ("xml", "json"):
         count, body = bigjob.largest_body(fmt)
@@ -190,8 +190,8 @@ def worst_body(tmp: Path) -> List[Dict[str, Any]]:
     return rows
 
 
-def critical_path(cos: common.CosServer, repeats: int) -> List[Dict[str, Any]]:
-    from ci_callback.app import handle  # noqa: PLC0415
+def critical_path(cos: common.CosServer, repeats: int) -> list[dict[str, Any]]:
+    from ci_callback.app import handle
 
     events = dict(common.load_events())
     settings = common.local_settings(cos.endpoint)
@@ -200,7 +200,7 @@ def critical_path(cos: common.CosServer, repeats: int) -> List[Dict[str, Any]]:
     for name in RTT_KINDS:
         event = events[name]
         handle(common.with_token(common.with_id(event, f"rttwarm{name[-6:]}")), common.context(), settings=settings)
-        walls: Dict[float, float] = {}
+        walls: dict[float, float] = {}
         requests = 0
         for delay in RTT_DELAYS:
             cos.delay(delay)
@@ -224,7 +224,7 @@ def critical_path(cos: common.CosServer, repeats: int) -> List[Dict[str, Any]]:
     return rows
 
 
-def widths(cos: common.CosServer, tmp: Path, n: int = WIDTH_N) -> List[Dict[str, Any]]:
+def widths(cos: common.CosServer, tmp: Path, n: int = WIDTH_N) -> list[dict[str, Any]]:
     rows = []
     cos.call(op="seed_keys", bucket=bigjob.BUCKET, keys=bigjob.output_keys(n))
     for width in WIDTHS:
@@ -243,8 +243,8 @@ def widths(cos: common.CosServer, tmp: Path, n: int = WIDTH_N) -> List[Dict[str,
     return rows
 
 
-def run(sizes: Optional[List[int]] = None, quick: bool = False) -> Dict[str, Any]:
-    import png  # noqa: PLC0415
+def run(sizes: list[int] | None = None, quick: bool = False) -> dict[str, Any]:
+    import png
 
     common.use_bench_env()
     common.quiet_logs()

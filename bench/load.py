@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ class InProcess:
         self.host, self.port = self.server.server_address[:2]
         self.client = self.cos.client(REGION)
 
-    def cos_requests(self) -> Optional[int]:
+    def cos_requests(self) -> int | None:
         return self.cos.request_count
 
     def reset_cos_requests(self) -> None:
@@ -119,7 +119,7 @@ class Subprocess:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "handler"), str(ROOT / "dev")]), CI_CALLBACK_LOG_LEVEL="ERROR")
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                         env=env, cwd=str(ROOT))
-        lines: List[str] = []
+        lines: list[str] = []
         deadline = time.monotonic() + 60
         serving = cos = None
         while (serving is None or cos is None) and time.monotonic() < deadline:
@@ -136,7 +136,7 @@ class Subprocess:
         self.host, self.port = serving.group(1), int(serving.group(2))
         self.client = cos_client(cos.group(1), int(cos.group(2)))
 
-    def cos_requests(self) -> Optional[int]:
+    def cos_requests(self) -> int | None:
         return None
 
     def reset_cos_requests(self) -> None:
@@ -153,13 +153,13 @@ class Subprocess:
 # ---------------------------------------------------------------- the load
 
 
-def run_load(host: str, port: int, token: str, bodies: List[Tuple[str, bytes]], concurrency: int,
-             timeout: float) -> Tuple[float, List[Tuple[str, int, str, float]], List[str]]:
-    work: "queue.Queue[Tuple[str, bytes]]" = queue.Queue()
+def run_load(host: str, port: int, token: str, bodies: list[tuple[str, bytes]], concurrency: int,
+             timeout: float) -> tuple[float, list[tuple[str, int, str, float]], list[str]]:
+    work: queue.Queue[tuple[str, bytes]] = queue.Queue()
     for item in bodies:
         work.put(item)
-    results: List[Tuple[str, int, str, float]] = []
-    errors: List[str] = []
+    results: list[tuple[str, int, str, float]] = []
+    errors: list[str] = []
     lock = threading.Lock()
     path = f"/?token={quote(token)}"
     start = threading.Barrier(concurrency + 1)
@@ -179,7 +179,7 @@ def run_load(host: str, port: int, token: str, bodies: List[Tuple[str, bytes]], 
                 data = response.read()
                 status = response.status
                 outcome = json.loads(data).get("status", "?")
-            except Exception as exc:  # noqa: BLE001 - counted, the connection is renewed
+            except Exception as exc:  # counted, the connection is renewed
                 connection.close()
                 connection = http.client.HTTPConnection(host, port, timeout=timeout)
                 with lock:
@@ -200,14 +200,14 @@ def run_load(host: str, port: int, token: str, bodies: List[Tuple[str, bytes]], 
     return time.perf_counter() - began, results, errors
 
 
-def percentile(sorted_values: List[float], q: float) -> float:
+def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[index]
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=2000, help="callbacks to send, each with its own JobId")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads")

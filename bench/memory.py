@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -30,8 +30,8 @@ TARGET_PEAK_MB = 64.0
 TARGET_GROWTH_MB = 1.0
 
 
-def _rss() -> Dict[str, float]:
-    import resource  # noqa: PLC0415
+def _rss() -> dict[str, float]:
+    import resource
 
     page = os.sysconf("SC_PAGE_SIZE")
     with open("/proc/self/statm") as f:
@@ -47,17 +47,17 @@ def _rss() -> Dict[str, float]:
 
 def worker(out_path: str, callbacks: int) -> None:
     """Runs in the measured process: nothing but index, the events and the sampler."""
-    samples: List[Dict[str, Any]] = [{"callbacks": -1, **_rss()}]  # before import index
-    import index  # noqa: PLC0415 - the SCF entry module, from handler/ (common put it on sys.path)
-    from ci_callback import log  # noqa: PLC0415
+    samples: list[dict[str, Any]] = [{"callbacks": -1, **_rss()}]  # before import index
+    import index  # the SCF entry module, from handler/ (common put it on sys.path)
+    from ci_callback import log
 
-    log.set_stream(open(os.devnull, "w"))  # noqa: SIM115 - the lines are still built, just not printed
+    log.set_stream(open(os.devnull, "w"))  # the lines are still built, just not printed
     templates = []
     for name, event in common.load_events():
         old = common.callback_id(event)
         templates.append((name, event, old))
     ctx = common.context("mem")
-    statuses: Dict[str, int] = {}
+    statuses: dict[str, int] = {}
     samples.append({"callbacks": 0, **_rss()})
     for i in range(callbacks):
         name, event, old = templates[i % len(templates)]
@@ -71,7 +71,7 @@ def worker(out_path: str, callbacks: int) -> None:
     Path(out_path).write_text(json.dumps({"samples": samples, "statuses": statuses, "modules": len(sys.modules)}))
 
 
-def run(callbacks: int = CALLBACKS) -> Dict[str, Any]:
+def run(callbacks: int = CALLBACKS) -> dict[str, Any]:
     env = dict(os.environ)
     env.update(common.BENCH_ENV)
     with common.CosServer() as cos, tempfile.TemporaryDirectory() as tmp:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
 
-Color = Tuple[int, int, int]
+Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
 BLACK: Color = (20, 20, 20)
 GREY: Color = (215, 215, 215)
@@ -75,7 +75,7 @@ class Canvas:
             self.pixels[i:i + len(row)] = row
 
     def line(self, x0: float, y0: float, x1: float, y1: float, color: Color, width: int = 1,
-             dash: Optional[int] = None) -> None:
+             dash: int | None = None) -> None:
         steps = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
         half = width // 2
         for step in range(steps + 1):
@@ -130,9 +130,9 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.1f}"
 
 
-def line_chart(path: Path, title: str, x: Sequence[float], series: Dict[str, Sequence[float]],
-               xlabel: str = "", ylabel: str = "", hlines: Optional[Dict[str, float]] = None,
-               ymin: Optional[float] = 0.0, size: Tuple[int, int] = (900, 540)) -> None:
+def line_chart(path: Path, title: str, x: Sequence[float], series: dict[str, Sequence[float]],
+               xlabel: str = "", ylabel: str = "", hlines: dict[str, float] | None = None,
+               ymin: float | None = 0.0, size: tuple[int, int] = (900, 540)) -> None:
     width, height = size
     c = Canvas(width, height)
     left, right, top, bottom = 90, 30, 60, 80
@@ -183,8 +183,8 @@ def line_chart(path: Path, title: str, x: Sequence[float], series: Dict[str, Seq
     c.save(path)
 
 
-def bar_chart(path: Path, title: str, labels: Sequence[str], series: Dict[str, Sequence[Optional[float]]],
-              unit: str = "", marks: Optional[Dict[int, float]] = None, size: Tuple[int, int] = (900, 0)) -> None:
+def bar_chart(path: Path, title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]],
+              unit: str = "", marks: dict[int, float] | None = None, size: tuple[int, int] = (900, 0)) -> None:
     """Horizontal grouped bars: one group per label, one bar per series. marks: {group: target}."""
     groups = len(labels)
     per = len(series)

@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -33,7 +33,7 @@ import png  # noqa: E402
 SECTIONS = ["cpu", "coldstart", "fanout", "memory", "size", "growth"]
 
 
-def _charts(results: Dict[str, Dict[str, Any]], out: Path) -> List[str]:
+def _charts(results: dict[str, dict[str, Any]], out: Path) -> list[str]:
     made = []
     mem = results.get("memory", {})
     if "chart" in mem:
@@ -74,7 +74,7 @@ def _charts(results: Dict[str, Dict[str, Any]], out: Path) -> List[str]:
     return made
 
 
-def _summary_rows(results: Dict[str, Dict[str, Any]], before: Optional[Dict[str, Any]]) -> List[List[str]]:
+def _summary_rows(results: dict[str, dict[str, Any]], before: dict[str, Any] | None) -> list[list[str]]:
     old = {}
     if before:
         old = {row["figure"]: row for row in before.get("summary", [])}
@@ -98,7 +98,7 @@ def _summary_rows(results: Dict[str, Dict[str, Any]], before: Optional[Dict[str,
     return rows
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
     parser.add_argument("--compare", type=Path, help="an earlier results.json for a before/after column")
@@ -117,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']} ({info['platform']}), "
           f"load average at start {info['loadavg_at_start']}\n")
     started = time.perf_counter()
-    results: Dict[str, Dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for name in SECTIONS:
         if name not in wanted:
             continue
@@ -126,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             module = __import__(name)
             result = module.run()
-        except Exception:  # noqa: BLE001 - one broken section must not hide the others
+        except Exception:  # one broken section must not hide the others
             results[name] = {"title": name, "error": traceback.format_exc()}
             print(results[name]["error"], file=sys.stderr)
             continue

@@ -13,7 +13,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -24,7 +24,7 @@ LAYER_TARGET_MB = 15.0  # layers/build.py's own budget (LAYER_BUDGET_MB)
 TIMEOUT = 300
 
 
-def _build(flag: str, out: Path) -> Tuple[Optional[str], float]:
+def _build(flag: str, out: Path) -> tuple[str | None, float]:
     """Run one build; return (error or None, seconds)."""
     start = time.perf_counter()
     try:
@@ -39,15 +39,15 @@ def _build(flag: str, out: Path) -> Tuple[Optional[str], float]:
     return None, time.perf_counter() - start
 
 
-def _describe(path: Path) -> Dict[str, Any]:
+def _describe(path: Path) -> dict[str, Any]:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
     return {"zip_mb": path.stat().st_size / 2**20, "unpacked_mb": sum(i.file_size for i in infos) / 2**20,
             "files": len(infos)}
 
 
-def run() -> Dict[str, Any]:
-    results: Dict[str, Any] = {}
+def run() -> dict[str, Any]:
+    results: dict[str, Any] = {}
     if not BUILD.exists():
         results = {"code": {"error": "layers/build.py not found"}, "layer": {"error": "layers/build.py not found"}}
     else:

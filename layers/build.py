@@ -45,8 +45,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "layers" / "build"
@@ -77,10 +77,10 @@ def mb(size: int) -> float:
 # --------------------------------------------------------------------------- configuration
 
 
-def _load_yaml(path: Path) -> Dict:
+def _load_yaml(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     try:
-        import yaml  # noqa: PLC0415 - dev dependency, only needed here
+        import yaml  # dev dependency, only needed here
     except ImportError:  # a bare interpreter: the few keys we need are simple enough for a regex
         runtimes = re.findall(r"^\s*-\s*(Python\d+\.\d+)\s*$", text, re.M)
         src = re.search(r"^\s+src:\s*(\S+)\s*$", text, re.M)
@@ -88,7 +88,7 @@ def _load_yaml(path: Path) -> Dict:
     return yaml.safe_load(text) or {}
 
 
-def layer_runtimes(root: Path) -> List[Tuple[int, int]]:
+def layer_runtimes(root: Path) -> list[tuple[int, int]]:
     """The (major, minor) versions layers/serverless.yml declares, lowest first."""
     config = _load_yaml(root / "layers" / "serverless.yml")
     runtimes = (config.get("inputs") or {}).get("runtimes") or []
@@ -103,11 +103,11 @@ def layer_runtimes(root: Path) -> List[Tuple[int, int]]:
     return sorted(set(versions))
 
 
-def code_source(root: Path) -> Tuple[Path, List[str]]:
+def code_source(root: Path) -> tuple[Path, list[str]]:
     """serverless.yml's inputs.src directory and its exclude globs."""
     path = root / "serverless.yml"
     src: object = "./handler"
-    excludes: List[str] = []
+    excludes: list[str] = []
     if path.exists():
         inputs = (_load_yaml(path).get("inputs") or {})
         src = inputs.get("src", src)
@@ -120,7 +120,7 @@ def code_source(root: Path) -> Tuple[Path, List[str]]:
 # --------------------------------------------------------------------------- pip
 
 
-def _pip(args: Sequence[str], env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+def _pip(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
@@ -140,7 +140,7 @@ def is_pure_py3_wheel(filename: str) -> bool:
 
 def _can_build_in_place() -> bool:
     """True when this interpreter's setuptools can build wheels itself (setuptools ≥ 70.1 or `wheel`)."""
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     try:
         return bool(importlib.util.find_spec("setuptools.command.bdist_wheel") or importlib.util.find_spec("wheel"))
@@ -192,19 +192,19 @@ def build_pure_wheel(requirement: str, wheelhouse: Path, python_version: str) ->
 _MISSING_RE = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)(\S*)")
 
 
-def _target(python_version: str) -> List[str]:
+def _target(python_version: str) -> list[str]:
     return ["--platform", PLATFORM, "--implementation", "cp", "--python-version", python_version,
             "--only-binary=:all:"]
 
 
-def fetch_wheels(requirements: Path, wheelhouse: Path, python_version: str) -> Optional[str]:
+def fetch_wheels(requirements: Path, wheelhouse: Path, python_version: str) -> str | None:
     """Download every wheel the layer needs into ``wheelhouse`` (building sdist-only ones).
 
     Returns None on success, or why the index could not be used (the caller then tries to build
     offline from the wheelhouse a previous run left behind).
     """
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    built: List[str] = []
+    built: list[str] = []
     for _ in range(8):
         proc = _pip(["download", *_target(python_version), "--find-links", str(wheelhouse),
                      "-d", str(wheelhouse), "-r", str(requirements)])
@@ -255,14 +255,14 @@ def strip_tree(tree: Path) -> None:
             path.unlink()
 
 
-def _wheel_tags(dist_info: Path) -> List[str]:
+def _wheel_tags(dist_info: Path) -> list[str]:
     wheel = dist_info / "WHEEL"
     if not wheel.exists():
         return []
     return [line.split(":", 1)[1].strip() for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
 
 
-def _tag_fits(tag: str, runtimes: List[Tuple[int, int]]) -> bool:
+def _tag_fits(tag: str, runtimes: list[tuple[int, int]]) -> bool:
     py, abi, plat = tag.split("-")
     if abi == "none" and plat == "any":
         return any(p.startswith("py3") or p == "py2.py3" for p in py.split("."))
@@ -279,7 +279,7 @@ def _tag_fits(tag: str, runtimes: List[Tuple[int, int]]) -> bool:
     return all(rt == built_for for rt in runtimes)
 
 
-def validate_tree(tree: Path, runtimes: List[Tuple[int, int]]) -> List[str]:
+def validate_tree(tree: Path, runtimes: list[tuple[int, int]]) -> list[str]:
     """Everything that would break or bloat the layer on SCF."""
     problems = []
     for dist in sorted(tree.glob("*.dist-info")):
@@ -306,7 +306,7 @@ def validate_tree(tree: Path, runtimes: List[Tuple[int, int]]) -> List[str]:
     return problems
 
 
-def top_level(tree: Path) -> List[str]:
+def top_level(tree: Path) -> list[str]:
     """Importable top-level names in the tree (packages and modules)."""
     names = []
     for path in sorted(tree.iterdir()):
@@ -322,7 +322,7 @@ def top_level(tree: Path) -> List[str]:
 # --------------------------------------------------------------------------- zips
 
 
-def _files(base: Path, excludes: Iterable[str] = ()) -> Iterator[Tuple[Path, str]]:
+def _files(base: Path, excludes: Iterable[str] = ()) -> Iterator[tuple[Path, str]]:
     patterns = list(excludes)
     for path in sorted(base.rglob("*")):
         if not path.is_file():
@@ -334,7 +334,7 @@ def _files(base: Path, excludes: Iterable[str] = ()) -> Iterator[Tuple[Path, str
         yield path, rel
 
 
-def write_zip(base: Path, dest: Path, excludes: Iterable[str] = ()) -> Tuple[int, int, int]:
+def write_zip(base: Path, dest: Path, excludes: Iterable[str] = ()) -> tuple[int, int, int]:
     """Zip ``base``'s contents (at the zip root), reproducibly. Returns (zip bytes, raw bytes, files)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
@@ -390,7 +390,7 @@ def build_layer(out: Path = DEFAULT_OUT, root: Path = ROOT, budget_mb: float = L
     return dest
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default layers/build)")
     parser.add_argument("--budget-mb", type=float, default=LAYER_BUDGET_MB, help="largest allowed layer zip")

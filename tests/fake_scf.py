@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qsl
 
 from local_server import LocalWSGIServer
@@ -52,13 +52,13 @@ class Invocation:
     """One accepted ``Invoke`` call, as the product sent it."""
 
     function_name: str
-    invocation_type: Optional[str]  # None = not sent (SCF defaults to RequestResponse)
+    invocation_type: str | None  # None = not sent (SCF defaults to RequestResponse)
     client_context: Any  # parsed JSON; None when ClientContext was not sent
-    client_context_raw: Optional[str]
-    namespace: Optional[str]  # None = not sent (SCF defaults to "default")
-    qualifier: Optional[str]  # None = not sent (SCF defaults to "$LATEST")
-    token: Optional[str]  # X-TC-Token (temporary credentials), None if absent
-    region: Optional[str]  # X-TC-Region
+    client_context_raw: str | None
+    namespace: str | None  # None = not sent (SCF defaults to "default")
+    qualifier: str | None  # None = not sent (SCF defaults to "$LATEST")
+    token: str | None  # X-TC-Token (temporary credentials), None if absent
+    region: str | None  # X-TC-Region
     host: str  # the signed Host header
     params: dict[str, Any]  # every parameter of the request
     request_id: str
@@ -121,7 +121,7 @@ class FakeSCF(LocalWSGIServer):
         secret_id: str = SECRET_ID,
         secret_key: str = SECRET_KEY,
         *,
-        token: Optional[str] = None,
+        token: str | None = None,
         ret_msg: Callable[[Invocation], str] = lambda inv: "null",
     ) -> None:
         self.secret_id, self.secret_key = secret_id, secret_key
@@ -171,9 +171,9 @@ class FakeSCF(LocalWSGIServer):
     def client(
         self,
         region: str = "ap-guangzhou",
-        secret_id: Optional[str] = None,
-        secret_key: Optional[str] = None,
-        token: Optional[str] = None,
+        secret_id: str | None = None,
+        secret_key: str | None = None,
+        token: str | None = None,
     ) -> Any:
         """A real ``scf_client.ScfClient`` aimed at this fake."""
         from tencentcloud.common import credential

@@ -11,7 +11,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Dict, List, Optional
 
 from ci_callback_dev.localcos import Fault
 from conftest import BUCKET, apigw_event, invoke
@@ -19,8 +18,8 @@ from conftest import BUCKET, apigw_event, invoke
 OUTPUTS = ["out/ok-0.jpg", "out/ok-1.jpg", "out/full-tags.jpg", "out/gone.jpg"]
 
 
-def job_body(job_id: str, tag: str = "SmartCover", state: str = "Success", outputs: Optional[List[str]] = None,
-             ended: Optional[datetime] = None, code: str = "Success", message: str = "",
+def job_body(job_id: str, tag: str = "SmartCover", state: str = "Success", outputs: list[str] | None = None,
+             ended: datetime | None = None, code: str = "Success", message: str = "",
              input_key: str = "videos/in.mp4") -> str:
     ended = ended or datetime.now(timezone.utc) - timedelta(seconds=5)
     stamp = ended.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M:%S+0800")
@@ -49,7 +48,7 @@ class Mixed:
     waiting: str = "j00000000000000000000000000000a06"  # only Running arrived
     recovered: str = "j00000000000000000000000000000a07"  # CI's delivery lost; the sweep found it
     never: str = "j00000000000000000000000000000fff"
-    statuses: Dict[str, List[int]] = field(default_factory=dict)
+    statuses: dict[str, list[int]] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def send(self, cos, settings, job_id: str, body: str, request_id: str) -> int:
@@ -78,7 +77,7 @@ def sweep(settings, ci, job_id: str, request_id: str) -> int:
     return 200
 
 
-def tag(cos, key: str, tags: Dict[str, str]) -> None:
+def tag(cos, key: str, tags: dict[str, str]) -> None:
     cos.client().put_object_tagging(Bucket=BUCKET, Key=key,
                                     Tagging={"TagSet": {"Tag": [{"Key": k, "Value": v} for k, v in tags.items()]}})
 

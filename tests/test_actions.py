@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Dict, Iterable, List, Optional, Tuple
+from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
 import pytest
@@ -49,13 +49,13 @@ def _content_type(body: bytes) -> str:
     return "application/json" if body.lstrip()[:1] in (b"{", b"[") else "application/xml"
 
 
-def deliver(body, settings, **kwargs) -> Tuple[int, dict]:
+def deliver(body, settings, **kwargs) -> tuple[int, dict]:
     """POST one callback body through the Function URL trigger, as CI does."""
     raw = body if isinstance(body, bytes) else body.encode("utf-8")
     return invoke(url_event(raw, content_type=_content_type(raw)), settings, **kwargs)
 
 
-def deliver_event(name: str, settings) -> Tuple[int, dict]:
+def deliver_event(name: str, settings) -> tuple[int, dict]:
     """One of our sample SCF events, with our token in its query string."""
     event = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     query = event.get("queryString") if isinstance(event.get("queryString"), dict) else {}
@@ -63,19 +63,19 @@ def deliver_event(name: str, settings) -> Tuple[int, dict]:
     return invoke(event, settings)
 
 
-def seed(cos, bucket: str, keys: Iterable[str], tags: Optional[Dict[str, str]] = None) -> None:
+def seed(cos, bucket: str, keys: Iterable[str], tags: dict[str, str] | None = None) -> None:
     client = cos.client()
     for key in keys:
-        client.put_object(Bucket=bucket, Key=key, Body=f"content of {key}".encode("utf-8"))
+        client.put_object(Bucket=bucket, Key=key, Body=f"content of {key}".encode())
         if tags:
             client.put_object_tagging(Bucket=bucket, Key=key, Tagging=_tagging(tags))
 
 
-def _tagging(tags: Dict[str, str]) -> dict:
+def _tagging(tags: dict[str, str]) -> dict:
     return {"TagSet": {"Tag": [{"Key": k, "Value": v} for k, v in tags.items()]}}
 
 
-def tags_of(cos, bucket: str, key: str) -> Dict[str, str]:
+def tags_of(cos, bucket: str, key: str) -> dict[str, str]:
     response = cos.client().get_object_tagging(Bucket=bucket, Key=key)
     items = (response.get("TagSet") or {}).get("Tag") or []
     if isinstance(items, dict):
@@ -92,7 +92,7 @@ def read_json(cos, bucket: str, key: str) -> dict:
     return json.loads(read_bytes(cos, bucket, key))
 
 
-def list_keys(cos, bucket: str, prefix: str = "") -> List[str]:
+def list_keys(cos, bucket: str, prefix: str = "") -> list[str]:
     client, keys, marker = cos.client(), [], ""
     while True:
         page = client.list_objects(Bucket=bucket, Prefix=prefix, Marker=marker, MaxKeys=1000)
@@ -103,22 +103,22 @@ def list_keys(cos, bucket: str, prefix: str = "") -> List[str]:
         marker = page.get("NextMarker") or contents[-1]["Key"]
 
 
-def snapshot(cos, bucket: str) -> Dict[str, Tuple[bytes, Dict[str, str]]]:
+def snapshot(cos, bucket: str) -> dict[str, tuple[bytes, dict[str, str]]]:
     """Every object in the bucket: its bytes and its tags."""
     return {key: (read_bytes(cos, bucket, key), tags_of(cos, bucket, key)) for key in list_keys(cos, bucket)}
 
 
-def without_deliveries(snap: Dict[str, Tuple[bytes, Dict[str, str]]]) -> Dict[str, Tuple[bytes, Dict[str, str]]]:
+def without_deliveries(snap: dict[str, tuple[bytes, dict[str, str]]]) -> dict[str, tuple[bytes, dict[str, str]]]:
     """Each delivery adds its own delivery record by design (so duplicates can be counted);
     everything else a re-delivery leaves must match one delivery byte for byte."""
     return {key: value for key, value in snap.items() if "/deliveries/" not in key}
 
 
-def deliveries_in(snap: Dict[str, Tuple[bytes, Dict[str, str]]]) -> int:
+def deliveries_in(snap: dict[str, tuple[bytes, dict[str, str]]]) -> int:
     return sum(1 for key in snap if "/deliveries/" in key)
 
 
-def log_lines(capsys) -> List[dict]:
+def log_lines(capsys) -> list[dict]:
     """The JSON log lines written to stdout so far (one object per line)."""
     lines = []
     for line in capsys.readouterr().out.splitlines():
@@ -128,11 +128,11 @@ def log_lines(capsys) -> List[dict]:
     return lines
 
 
-def tagging_requests(records, method: Optional[str] = None) -> list:
+def tagging_requests(records, method: str | None = None) -> list:
     return [r for r in records if r.query.startswith("tagging") and (method is None or r.method == method)]
 
 
-def expected_tags(job_id: str, tag: str) -> Dict[str, str]:
+def expected_tags(job_id: str, tag: str) -> dict[str, str]:
     return {"ci-job-id": job_id, "ci-tag": tag, "ci-source": "ci-callback"}
 
 
@@ -549,7 +549,7 @@ def test_nine_outputs_are_tagged_concurrently(capsys):
 # ---------------------------------------------------------------- 8. tag merging and limits
 
 
-def _user_tags(n: int) -> Dict[str, str]:
+def _user_tags(n: int) -> dict[str, str]:
     return {f"user-{i}": f"value {i}" for i in range(n)}
 
 
@@ -738,7 +738,7 @@ def _normalised(snap):
     return out
 
 
-def _fresh_delivery(body: bytes, copies: int) -> Tuple[list, dict]:
+def _fresh_delivery(body: bytes, copies: int) -> tuple[list, dict]:
     with LocalCOS() as server:
         server.create_bucket(MEDIA_BUCKET)
         seed(server, MEDIA_BUCKET, SMARTCOVER_COVERS)

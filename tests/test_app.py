@@ -181,7 +181,7 @@ def test_services_and_settings_reach_the_handler():
     def grab(callback, inv):
         got.update(request_id=inv.request_id, services=inv.services, settings=inv.settings, deadline=inv.deadline)
 
-    services = types.SimpleNamespace(storage=object())  # never used: every action is off
+    services = types.SimpleNamespace(storage=types.SimpleNamespace(learn_regions=lambda named: None))  # no I/O: every action is off
     custom = Settings(max_body_bytes=64 * 1024, tokens=(TOKEN,), actions=frozenset())
     check(handle(load("apigw-workflow-xml.json"), {"request_id": "rid-1", "time_limit_in_ms": 3000},
                  settings=custom, router=mine, services=services), 200)

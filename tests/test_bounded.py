@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ci_callback import budget, fanout
-from ci_callback.checkpoint import Progress, continuation_event, is_continuation, pointer_of
+from ci_callback.checkpoint import Progress, continuation_event, pointer_of
+from ci_callback.triggers import is_continuation_event
 
 
 def test_progress_hands_out_each_task_once_in_order() -> None:
@@ -103,10 +104,10 @@ def test_deadline_and_reserve() -> None:
 
 def test_continuation_event_pointer_is_checked() -> None:
     event = continuation_event("b-1250000000", "ap-guangzhou", "ci-markers/job/j1/Success/checkpoint.json", 3, "job", "j1")
-    assert is_continuation(event)
+    assert is_continuation_event(event)
     pointer = pointer_of(event, "ci-markers/")
     assert pointer is not None and pointer.step == 3 and pointer.bucket == "b-1250000000"
     assert pointer_of(event, "other/") is None
     bad = continuation_event("b", None, "ci-markers/../ci-index/x/checkpoint.json", 2, "job", "j1")
     assert pointer_of(bad, "ci-markers/") is None
-    assert not is_continuation({"body": "{}", "httpMethod": "POST"})
+    assert not is_continuation_event({"body": "{}", "httpMethod": "POST"})

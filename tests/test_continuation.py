@@ -116,7 +116,7 @@ def test_a_failed_invoke_answers_503_and_the_retry_resumes_from_the_checkpoint(c
     event = seed_job(cos, 300, "jchain000000000000000000000000003")
 
     def refuse(function, namespace, qualifier, context):
-        raise NotifyError("invoke refused (test)", True)
+        raise NotifyError("invoke refused (test)", transient=True)
 
     notify.set_local_invoke(refuse)
     cos.inject(Fault(delay=0.01), times=None)
@@ -227,31 +227,15 @@ def test_notify_goes_once_at_the_end_of_the_chain_and_lists_the_index(cos, setti
     assert {"bucket": BUCKET, "key": index_key} in sent[0]["written"]
 
 
-def test_other_work_continues_through_the_same_seam(cos, settings, chain):
-    """The reconcile sweep's seam: invoke_self with a pointer "for" some kind, routed by on_continuation."""
-    from ci_callback import chain as chain_module
-    from ci_callback.context import Invocation
-    from ci_callback.http import HttpResponse
-    from ci_callback.services import Services
+def test_every_continuation_kind_has_one_home(cos, settings, chain):
+    """One dispatcher, keyed by the pointer's kind: a job's chain and a sweep's cursor; an
+    unknown kind is refused in one line."""
+    from ci_callback.app import CONTINUATIONS
 
-    seen = []
-
-    def resume(spec, inv):
-        seen.append((spec, inv.source))
-        return HttpResponse(200, {"ok": True, "status": "swept"})
-
-    chain_module.on_continuation("sweep-test", resume)
-    try:
-        inv = Invocation(settings=settings, scf=context(3000))
-        inv.services = Services.from_env(settings)
-        chain_module.invoke_self(inv, {"v": 1, "for": "sweep-test", "cursor": "ci-markers/sweep/cursor.json"})
-        response = handle(chain.pop(0), context(3000, 2), settings=settings)
-    finally:
-        chain_module.RESUMERS.pop("sweep-test", None)
-    assert response["statusCode"] == 200 and json.loads(response["body"])["status"] == "swept"
-    assert seen == [({"v": 1, "for": "sweep-test", "cursor": "ci-markers/sweep/cursor.json"}, "continuation")]
+    assert set(CONTINUATIONS) == {"job", "sweep"}
     unknown = handle({"ci_callback": {"continuation": {"v": 1, "for": "nobody"}}}, context(3000), settings=settings)
     assert unknown["statusCode"] == 400
+    assert "unknown continuation kind" in json.loads(unknown["body"])["reason"]
 
 
 def test_a_sweep_that_runs_out_of_time_continues_at_once(cos, settings, fake_ci, monkeypatch, chain):

@@ -136,3 +136,37 @@ def test_the_notify_payload_has_a_stable_event_id(cos, settings):
     assert ids == [keys.event_id("job", callback.job_id, "Failed")] * 2
     assert ids[0].startswith("ev-") and len(ids[0]) == 35
     assert keys.event_id("job", callback.job_id, "Success") != ids[0]
+
+
+# ---------------------------------------------------------------- one region rule, in the adapter
+
+
+def test_a_workflow_for_a_mapped_bucket_sends_every_cos_request_to_that_region(cos, settings):
+    """Given a WorkflowFinish callback (it names no region) for a bucket CI_CALLBACK_BUCKET_REGIONS
+    maps to ap-shanghai, when it arrives, then the archive, delivery record, markers and index all
+    go to ap-shanghai: the adapter resolves the bucket's region, callers never pick one."""
+    event = json.loads((EVENTS / "function-url-workflow-json.json").read_text(encoding="utf-8"))
+    event["queryString"] = {"token": TOKEN}
+    callback = parse_callback(event["body"])
+    assert callback.input.region is None and callback.input.bucket
+    mapped = settings.replace(bucket_regions=((callback.input.bucket, "ap-shanghai"),))
+    cos.reset_requests()
+    status, payload = invoke(event, mapped)
+    assert (status, payload["status"]) == (200, "processed"), payload
+    hosts = {r.host.split(".")[2] for r in cos.requests}
+    assert hosts == {"ap-shanghai"}, hosts
+    assert len(cos.requests) >= 4  # archive, delivery record, lease, manifest, pointer, done marker
+
+
+def test_a_job_writes_where_the_callback_says_its_bucket_is(cos, settings):
+    """What the callback says of a bucket's region wins over the mapping; other buckets (the
+    index bucket) use the mapping, else the function's region."""
+    event = json.loads((EVENTS / "apigw-transcode-failed-xml.json").read_text(encoding="utf-8"))
+    event["queryString"] = {"token": TOKEN}
+    callback = parse_callback(event["body"])
+    assert callback.input.region
+    mapped = settings.replace(bucket_regions=((callback.input.bucket, "ap-beijing"),))
+    cos.reset_requests()
+    status, payload = invoke(event, mapped)
+    assert status == 200, payload
+    assert {r.host.split(".")[2] for r in cos.requests} == {callback.input.region}

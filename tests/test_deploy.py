@@ -24,8 +24,9 @@ import sys
 import textwrap
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def _load_build_module():  # type: ignore[no-untyped-def]
 build = _load_build_module()
 
 
-def _clean_env(**extra: str) -> Dict[str, str]:
+def _clean_env(**extra: str) -> dict[str, str]:
     """A shell with no CI_CALLBACK_* / TENCENT_* set (the developer's own must not leak in)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_CALLBACK_", "TENCENT", "STAGE"))}
     env.update(extra)
@@ -75,7 +76,7 @@ def _copy_project(dest: Path) -> Path:
     return dest
 
 
-def _problems(root: Path, stage: str = "dev", **env: str) -> List[str]:
+def _problems(root: Path, stage: str = "dev", **env: str) -> list[str]:
     return deploycheck.check(deploycheck.resolve(root, stage, _clean_env(**{**TOKEN_ENV, **env})), root)
 
 
@@ -131,17 +132,17 @@ def repo(tmp_path: Path) -> Path:
     return _copy_project(tmp_path / "repo")
 
 
-def _edit(path: Path, change: Callable[[Dict[str, Any]], None]) -> None:
+def _edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     data = yaml.safe_load(path.read_text())
     change(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
-def _fn(change: Callable[[Dict[str, Any]], None]) -> Callable[[Path], None]:
+def _fn(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
     return lambda root: _edit(root / "serverless.yml", change)
 
 
-def _layer(change: Callable[[Dict[str, Any]], None]) -> Callable[[Path], None]:
+def _layer(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
     return lambda root: _edit(root / "layers" / "serverless.yml", change)
 
 
@@ -149,11 +150,11 @@ def _inputs(key: str, value: Any) -> Callable[[Path], None]:
     return _fn(lambda d: d["inputs"].__setitem__(key, value))
 
 
-def _variables(change: Callable[[Dict[str, Any]], None]) -> Callable[[Path], None]:
+def _variables(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
     return _fn(lambda d: change(d["inputs"]["environment"]["variables"]))
 
 
-def _http(change: Callable[[Dict[str, Any]], None]) -> Callable[[Path], None]:
+def _http(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
     return _fn(lambda d: change(d["inputs"]["events"][0]["http"]["parameters"]))
 
 
@@ -164,7 +165,7 @@ def _write_module(text: str) -> Callable[[Path], None]:
 APIGW = {"apigw": {"parameters": {"serviceName": "ci_callback", "protocols": ["https"], "environment": "release",
                                   "endpoints": [{"path": "/ci-callback", "method": "POST"}]}}}
 
-BROKEN: Dict[str, Any] = {
+BROKEN: dict[str, Any] = {
     "memory-100": (_inputs("memorySize", 100), "MemorySize 100"),
     "memory-not-step": (_inputs("memorySize", 200), "MemorySize 200"),
     "memory-too-big": (_inputs("memorySize", 3200), "MemorySize 3200"),
@@ -270,7 +271,7 @@ def _fake_scf(tmp_path: Path) -> Path:
     return bindir
 
 
-def _make_deploy(root: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
+def _make_deploy(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     venv = ROOT / ".venv"
     if not (venv / ".installed").is_file():
         pytest.skip("make deploy is tested with the project's .venv (run the suite through `make test`)")
@@ -287,7 +288,7 @@ def _make_deploy(root: Path, env: Dict[str, str]) -> subprocess.CompletedProcess
     ({"state": ["CI_CALLBACK_TOKENS", "CI_CALLBACK_ALLOWED_BUCKETS"], "CI_CALLBACK_TOKENS": "t"},
      "refusing: CI_CALLBACK_ALLOWED_BUCKETS would deploy empty"),
 ], ids=["no-token", "env-file-key-blanked", "previously-deployed"])
-def test_make_deploy_refuses_in_one_line_and_deploys_nothing(tmp_path: Path, setup: Dict[str, Any],
+def test_make_deploy_refuses_in_one_line_and_deploys_nothing(tmp_path: Path, setup: dict[str, Any],
                                                              expected: str) -> None:
     root = _copy_project(tmp_path / "repo")
     if "env_file" in setup:
@@ -428,19 +429,19 @@ def test_code_zip(tmp_path: Path):
 # --------------------------------------------------------------------------- (c) the real layer
 
 
-def _index_unreachable() -> Optional[str]:
+def _index_unreachable() -> str | None:
     """Why PyPI (or the configured index) cannot be reached, or None when it can."""
     url = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/").rstrip("/") + "/pip/"
     try:
-        with urllib.request.urlopen(url, timeout=15) as response:  # noqa: S310 - fixed https URL
+        with urllib.request.urlopen(url, timeout=15) as response:  # fixed https URL
             response.read(1)
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
+    except Exception as exc:  # any failure means "unreachable"
         return f"{url}: {exc}"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Dict[str, Any]:
+def built(tmp_path_factory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("layer-build")
     proc = subprocess.run([sys.executable, str(ROOT / "layers" / "build.py"), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -522,7 +523,7 @@ print("PROBE-RESULT " + json.dumps({
 """
 
 
-def _python310() -> Optional[str]:
+def _python310() -> str | None:
     """A real CPython 3.10 (the SCF runtime): on PATH or under pyenv."""
     candidates = [shutil.which("python3.10")]
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
@@ -547,7 +548,7 @@ FUNCTION_URL_EVENTS = sorted(EVENTS.glob("function-url-*.json"))
         PY310 is None, reason="no CPython 3.10 on PATH or under pyenv: the SCF runtime cannot be reproduced")),
     pytest.param(sys.executable, id="local"),
 ])
-def test_handler_serves_function_url_events_from_the_unpacked_zips(built: Dict[str, Any], python: str) -> None:
+def test_handler_serves_function_url_events_from_the_unpacked_zips(built: dict[str, Any], python: str) -> None:
     # The layer targets cp310; it also imports on the local interpreter because every dependency
     # is pure Python except pycryptodome (cp37-abi3: the stable ABI loads on any CPython >= 3.7)
     # and charset_normalizer (a cp310 mypyc build that also ships its .py sources).

@@ -31,7 +31,7 @@ from conftest import CALLBACKS, EVENTS
 TOKEN = "prop-token"
 SETTINGS = Settings(tokens=(TOKEN,), actions=frozenset(), max_body_bytes=64 * 1024)
 SMALL = Settings(tokens=(TOKEN,), actions=frozenset(), max_body_bytes=512)
-SERVICES = types.SimpleNamespace(storage=object())  # actions are off: never used
+SERVICES = types.SimpleNamespace(storage=types.SimpleNamespace(learn_regions=lambda named: None))  # actions are off: no I/O
 CONTEXT = {"request_id": "prop-0", "time_limit_in_ms": 3000}
 
 PROFILE = settings(

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import pytest
 
@@ -50,7 +50,7 @@ def world():
         yield cos, settings, run
 
 
-def cli(capsys, *argv: str) -> Tuple[int, str, str]:
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
     from ci_callback import log
     from ci_callback_dev.cli import main
 
@@ -63,7 +63,7 @@ def cli(capsys, *argv: str) -> Tuple[int, str, str]:
     return code, out, err
 
 
-def inspect_json(capsys, callback_id: str) -> Dict[str, Any]:
+def inspect_json(capsys, callback_id: str) -> dict[str, Any]:
     code, out, _ = cli(capsys, "inspect", callback_id, "--bucket", BUCKET, "--json")
     assert code == 0
     return json.loads(out)
@@ -177,7 +177,7 @@ def test_inspect_unknown_id_kind_defaults_to_job_and_json_has_every_section(worl
 # ---------------------------------------------------------------- report
 
 
-def _report_json(capsys, *extra: str) -> Dict[str, Any]:
+def _report_json(capsys, *extra: str) -> dict[str, Any]:
     code, out, _ = cli(capsys, "report", "--bucket", BUCKET, "--since", "1h", "--json", "--quiet", *extra)
     assert code == 0
     return json.loads(out)
@@ -308,7 +308,7 @@ class _Tty:
     """A stream that says it is a terminal (what rich checks before drawing a live bar)."""
 
     def __init__(self) -> None:
-        self.parts: List[str] = []
+        self.parts: list[str] = []
 
     def write(self, text: str) -> int:
         self.parts.append(text)
@@ -375,9 +375,9 @@ def test_ctrl_c_finishes_the_item_in_flight_then_stops():
     from ci_callback_dev.progress import Progress
     from ci_callback_dev.runs import each_with_progress
 
-    done: List[str] = []
+    done: list[str] = []
 
-    def work(item: str) -> List[str]:
+    def work(item: str) -> list[str]:
         if item == "b":
             os.kill(os.getpid(), signal.SIGINT)  # arrives while "b" is in flight
         done.append(item)

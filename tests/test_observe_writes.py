@@ -8,7 +8,7 @@ import json
 import re
 import shlex
 import time
-from typing import Any, Dict
+from typing import Any
 
 import pytest
 
@@ -45,7 +45,7 @@ def test_the_fix_inspect_prints_fixes_it(cos, settings, capsys, monkeypatch):
 # ---------------------------------------------------------------- records other features write, by their agreed keys
 
 
-def _put(cos, key: str, document: Dict[str, Any]) -> None:
+def _put(cos, key: str, document: dict[str, Any]) -> None:
     from conftest import BUCKET
 
     cos.client().put_object(Bucket=BUCKET, Key=key, Body=json.dumps(document).encode("utf-8"))

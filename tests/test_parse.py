@@ -1132,7 +1132,7 @@ def test_exception_messages_are_one_line():
         b"<Resp\nonse/>",
         BILLION_LAUGHS,
         b"<Foo\n>\n</Foo\n>",
-        '{"Response": {"x": 1}, \n "y": [\n]}'.encode(),
+        b'{"Response": {"x": 1}, \n "y": [\n]}',
     ]
     for body in bad:
         invalid(body)

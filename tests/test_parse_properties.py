@@ -98,7 +98,7 @@ def _as_document(body: bytes):
         if stripped.startswith(b"<"):
             return xmltodict.parse(body)
         return json.loads(body)
-    except Exception:  # noqa: BLE001 - a seed that is itself malformed simply yields no document
+    except Exception:  # a seed that is itself malformed simply yields no document
         return None
 
 

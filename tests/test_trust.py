@@ -597,7 +597,7 @@ def test_duplicate_storm_notifies_once_and_writes_what_one_delivery_writes(notif
                 barrier.wait(timeout=10)
                 answers.append(invoke(apigw_event(SMARTCOVER_BODY), notifying(cos),
                                       {"request_id": f"storm-{n}", "time_limit_in_ms": 30000}))
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=deliver, args=(n,)) for n in range(20)]

@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"
 PREFIX = "hls/long-"
 
 
-def names(n: int) -> List[str]:
+def names(n: int) -> list[str]:
     # 6-second HLS segments: hls/long-show-00000.ts … (five digits up to 99,999 outputs)
     return [f"show-{i:05d}.ts" for i in range(n)]
 
 
 def segment_body(n: int, fmt: str = "xml", job_id: str = "jgrowth0000000000000000000000000000") -> bytes:
     if fmt == "json":
-        document: Dict[str, Any] = {
+        document: dict[str, Any] = {
             "EventName": "TaskFinish",
             "JobsDetail": [{
                 "Code": "Success", "Message": "success", "JobId": job_id, "Tag": "Segment", "State": "Success",
@@ -60,7 +60,7 @@ def segment_body(n: int, fmt: str = "xml", job_id: str = "jgrowth000000000000000
     return (head + items + tail).encode("utf-8")
 
 
-def largest_body(fmt: str = "xml", limit: int = 1024 * 1024) -> Tuple[int, bytes]:
+def largest_body(fmt: str = "xml", limit: int = 1024 * 1024) -> tuple[int, bytes]:
     """(N, body): the most outputs whose body still fits in LIMIT bytes."""
     low, high = 1, 200_000
     while low < high:  # bodies grow monotonically with N
@@ -72,7 +72,7 @@ def largest_body(fmt: str = "xml", limit: int = 1024 * 1024) -> Tuple[int, bytes
     return low, segment_body(low, fmt)
 
 
-def output_keys(n: int) -> List[str]:
+def output_keys(n: int) -> list[str]:
     return [PREFIX + name for name in names(n)]
 
 

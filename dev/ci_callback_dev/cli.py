@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from .events import with_token
 
@@ -70,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run_serve(args.port, args.token, args.bucket)
 
 
-def _parse_time(value: Optional[str]):  # type: ignore[no-untyped-def]
+def _parse_time(value: str | None):  # type: ignore[no-untyped-def]
     from ci_callback.times import parse_time
 
     if value is None:
@@ -283,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ci_callback import log
     from ci_callback.errors import Misconfigured

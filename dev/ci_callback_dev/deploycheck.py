@@ -27,15 +27,16 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any
 
 # SCF's Python runtimes, each with where it is documented. The SCF API's CreateFunction.Runtime
 # ("目前支持的运行环境") as shipped in tencentcloud-sdk-python-scf 3.1.100
 # tencentcloud/scf/v20180416/models.py (CreateFunctionRequest, lines 1405-1411), and the runtime
 # page doc 583/40323 (Python 3.10, 3.9, 3.7, 3.6, 2.7).
 _SDK = "tencentcloud-sdk-python-scf 3.1.100 models.py CreateFunctionRequest.Runtime"
-DOCUMENTED_RUNTIMES: Dict[str, str] = {
+DOCUMENTED_RUNTIMES: dict[str, str] = {
     "Python3.10": f"{_SDK}; doc 583/40323",
     "Python3.9": f"{_SDK}; doc 583/40323",
     "Python3.7": f"{_SDK}; doc 583/40323",
@@ -44,18 +45,18 @@ DOCUMENTED_RUNTIMES: Dict[str, str] = {
 }
 # What this project deploys: the code needs Python >= 3.10 (pyproject requires-python); 3.9 is past
 # end of life. Python3.11+ is not in DOCUMENTED_RUNTIMES: no SCF API evidence (CloudBase only).
-SUPPORTED_RUNTIMES: Tuple[str, ...] = ("Python3.10",)
+SUPPORTED_RUNTIMES: tuple[str, ...] = ("Python3.10",)
 HANDLER = "index.main_handler"
 ENV_LIMIT_BYTES = 4 * 1024  # doc 583/11637: all variables, resolved, in bytes
 ENV_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-RESERVED_PREFIXES: Tuple[str, ...] = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
+RESERVED_PREFIXES: tuple[str, ...] = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
 ENV_REF_RE = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
 OUTPUT_REF_RE = re.compile(r"^\$\{output:\$\{stage\}:\$\{app\}:(?P<instance>[^.}]+)\.(?P<key>\w+)\}$")
 SECRET_NAME_RE = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|PRIVATE_KEY)", re.I)
 PROJECT_PREFIX = "CI_CALLBACK_"
-REQUIRED_SETTINGS: Tuple[str, ...] = ("CI_CALLBACK_TOKENS",)  # without it every callback is a 403
+REQUIRED_SETTINGS: tuple[str, ...] = ("CI_CALLBACK_TOKENS",)  # without it every callback is a 403
 # Set by SCF itself: the code may read them without declaring them.
-PLATFORM_VARS: Set[str] = {"TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN",
+PLATFORM_VARS: set[str] = {"TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN",
                            "TENCENTCLOUD_REGION", "SCF_FUNCTIONNAME", "SCF_NAMESPACE"}
 DEFAULT_STAGE = "dev"
 STATE_DIR = ".deploy"  # git-ignored: names deployed non-empty, per stage
@@ -86,7 +87,7 @@ def project_root() -> Path:
     return Path.cwd()
 
 
-def tool_missing(root: Path) -> Optional[str]:
+def tool_missing(root: Path) -> str | None:
     """Why resolve.js cannot run here, or None."""
     if shutil.which("node") is None:
         return "node is not installed (check-deploy runs the Serverless loader from dev/deploy-check)"
@@ -95,8 +96,8 @@ def tool_missing(root: Path) -> Optional[str]:
     return None
 
 
-def resolve(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None,
-            tools: Optional[Path] = None) -> Dict[str, Any]:
+def resolve(root: Path, stage: str, environ: Mapping[str, str] | None = None,
+            tools: Path | None = None) -> dict[str, Any]:
     """resolve.js's JSON for ROOT (the function) and ROOT/layers, as ``scf deploy --stage STAGE`` sees them."""
     tools = tools or project_root()
     why = tool_missing(tools)
@@ -114,45 +115,45 @@ def resolve(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None,
 # --------------------------------------------------------------------------- the code side
 
 
-def known_settings() -> Dict[str, str]:
-    from ci_callback.settings import ENV_VARS  # noqa: PLC0415 - the package is installed (-e .)
+def known_settings() -> dict[str, str]:
+    from ci_callback.settings import ENV_VARS  # the package is installed (-e .)
 
     return dict(ENV_VARS)
 
 
-def settings_problems(environ: Mapping[str, str]) -> List[str]:
+def settings_problems(environ: Mapping[str, str]) -> list[str]:
     """What the runtime refuses in these values: its own validation when it has one."""
-    from ci_callback import settings  # noqa: PLC0415
+    from ci_callback import settings
 
     validate = getattr(settings, "problems", None)
     if callable(validate):
         return [str(p) for p in validate(dict(environ))]
     try:  # older runtime: from_env is all there is
         settings.Settings.from_env(dict(environ))
-    except Exception as exc:  # noqa: BLE001 - any refusal is a problem to report
+    except Exception as exc:  # any refusal is a problem to report
         return [f"settings: {exc}"]
     return []
 
 
-def _is_os_environ(node: ast.AST, environ_names: Set[str]) -> bool:
+def _is_os_environ(node: ast.AST, environ_names: set[str]) -> bool:
     if isinstance(node, ast.Attribute):
         return node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
     return isinstance(node, ast.Name) and node.id in environ_names
 
 
-def _str(node: Optional[ast.AST]) -> Optional[str]:
+def _str(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def env_reads(tree: ast.Module) -> Set[str]:
+def env_reads(tree: ast.Module) -> set[str]:
     """Environment variable names a module reads, found syntactically.
 
     ``os.getenv("X")``, ``os.environ.get/setdefault/pop("X")``, ``os.environ["X"]``, the same on a
     name bound to ``os.environ`` or called ``env``, and any lookup of a ``CI_CALLBACK_*`` literal.
     Other mappings called ``environ`` (WSGI environs) are not environment reads.
     """
-    environ_names: Set[str] = set()
-    getenv_names: Set[str] = set()
+    environ_names: set[str] = set()
+    getenv_names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "os":
             for alias in node.names:
@@ -164,10 +165,10 @@ def env_reads(tree: ast.Module) -> Set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and any(_is_os_environ(s, environ_names) for s in ast.walk(node.value)):
             aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    found: Set[str] = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
-        key: Optional[str] = None
-        holder: Optional[ast.AST] = None
+        key: str | None = None
+        holder: ast.AST | None = None
         if isinstance(node, ast.Call):
             func = node.func
             if (isinstance(func, ast.Attribute) and func.attr == "getenv" and isinstance(func.value, ast.Name)
@@ -200,7 +201,7 @@ def _defines(tree: ast.Module, name: str) -> bool:
     return False
 
 
-def _parse(path: Path) -> Optional[ast.Module]:
+def _parse(path: Path) -> ast.Module | None:
     try:
         return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, ValueError):
@@ -210,7 +211,7 @@ def _parse(path: Path) -> Optional[ast.Module]:
 # --------------------------------------------------------------------------- checks
 
 
-def _instances(resolved: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def _instances(resolved: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     items = list(resolved.get("instances") or [])
     function = items[0] if items else {}
     layer = items[1] if len(items) > 1 else {}
@@ -224,7 +225,7 @@ def platform_name(text: str, config: Mapping[str, Any]) -> str:
     return text
 
 
-def _check_instance(where: str, instance: Mapping[str, Any], component: str, problems: List[str]) -> bool:
+def _check_instance(where: str, instance: Mapping[str, Any], component: str, problems: list[str]) -> bool:
     if instance.get("error"):
         problems.append(f"{where}: the Serverless loader refused it: {instance['error']}")
         return False
@@ -239,7 +240,7 @@ def _check_instance(where: str, instance: Mapping[str, Any], component: str, pro
     return True
 
 
-def _check_function(root: Path, instance: Mapping[str, Any], problems: List[str]) -> None:
+def _check_function(root: Path, instance: Mapping[str, Any], problems: list[str]) -> None:
     where = "serverless.yml"
     if instance.get("requestsError"):
         problems.append(f"{where}: the toolkit's formatInputs failed: {instance['requestsError']}")
@@ -273,7 +274,7 @@ def _check_function(root: Path, instance: Mapping[str, Any], problems: List[str]
 
 
 def _check_environment(instance: Mapping[str, Any], request: Mapping[str, Any], src_dir: Path,
-                       problems: List[str]) -> None:
+                       problems: list[str]) -> None:
     where = "serverless.yml: environment.variables"
     declared = {str(k): v for k, v in (instance.get("declared") or {}).items()}
     variables = {str(v.get("Key")): str(v.get("Value", ""))
@@ -302,7 +303,7 @@ def _check_environment(instance: Mapping[str, Any], request: Mapping[str, Any], 
     problems.extend(f"{where}: {p}" for p in settings_problems(variables))
 
 
-def _check_triggers(instance: Mapping[str, Any], problems: List[str]) -> None:
+def _check_triggers(instance: Mapping[str, Any], problems: list[str]) -> None:
     where = "serverless.yml: events"
     triggers = (instance.get("requests") or {}).get("triggers") or []
     for trigger in triggers:
@@ -337,8 +338,8 @@ def _check_triggers(instance: Mapping[str, Any], problems: List[str]) -> None:
         problems.append(f"{where}: http trigger is disabled (enable: false)")
 
 
-def _check_trigger_switches(instance: Mapping[str, Any], triggers: List[Mapping[str, Any]],
-                            problems: List[str]) -> None:
+def _check_trigger_switches(instance: Mapping[str, Any], triggers: list[Mapping[str, Any]],
+                            problems: list[str]) -> None:
     """No trigger setting may be silently ignored or silently mean its opposite."""
     where = "serverless.yml: events"
     events = ((instance.get("config") or {}).get("inputs") or {}).get("events") or []
@@ -367,7 +368,7 @@ def _check_trigger_switches(instance: Mapping[str, Any], triggers: List[Mapping[
                         "uncomment its block")
 
 
-def _check_layer(function: Mapping[str, Any], layer: Mapping[str, Any], problems: List[str]) -> None:
+def _check_layer(function: Mapping[str, Any], layer: Mapping[str, Any], problems: list[str]) -> None:
     where = "serverless.yml: layers"
     fconfig, lconfig = function.get("config") or {}, layer.get("config") or {}
     finputs, linputs = fconfig.get("inputs") or {}, lconfig.get("inputs") or {}
@@ -397,9 +398,9 @@ def _check_layer(function: Mapping[str, Any], layer: Mapping[str, Any], problems
                             "the ${output:…} reference cannot resolve")
 
 
-def check(resolved: Mapping[str, Any], root: Path) -> List[str]:
+def check(resolved: Mapping[str, Any], root: Path) -> list[str]:
     """Every problem in RESOLVED (resolve.js's output); empty: deployable."""
-    problems: List[str] = []
+    problems: list[str] = []
     function, layer = _instances(resolved)
     fn_ok = _check_instance("serverless.yml", function, "scf", problems)
     layer_ok = _check_instance("layers/serverless.yml", layer, "layer", problems)
@@ -420,7 +421,7 @@ def _redact(key: str, value: str) -> str:
     return value
 
 
-def summary(resolved: Mapping[str, Any]) -> Dict[str, Any]:
+def summary(resolved: Mapping[str, Any]) -> dict[str, Any]:
     """The function's CreateFunction/CreateTrigger parameters, secrets redacted, names as deployed."""
     function, layer = _instances(resolved)
     config = function.get("config") or {}
@@ -454,29 +455,29 @@ def state_path(root: Path, stage: str) -> Path:
     return root / STATE_DIR / f"{stage}.json"
 
 
-def previously_deployed(root: Path, stage: str) -> Set[str]:
+def previously_deployed(root: Path, stage: str) -> set[str]:
     try:
         return set(json.loads(state_path(root, stage).read_text(encoding="utf-8")).get("settings") or [])
     except (OSError, ValueError, AttributeError):
         return set()
 
 
-def resolved_settings(resolved: Mapping[str, Any]) -> Dict[str, str]:
+def resolved_settings(resolved: Mapping[str, Any]) -> dict[str, str]:
     function, _ = _instances(resolved)
     request = (function.get("requests") or {}).get("function") or {}
     return {str(v["Key"]): str(v.get("Value", "")) for v in (request.get("Environment") or {}).get("Variables") or []}
 
 
-def wiped_settings(resolved: Mapping[str, Any], root: Path, stage: str) -> List[str]:
+def wiped_settings(resolved: Mapping[str, Any], root: Path, stage: str) -> list[str]:
     """Settings that must not deploy empty: the token, what .env sets, what was deployed before."""
     function, _ = _instances(resolved)
     wanted = set(REQUIRED_SETTINGS) | set(function.get("envFileKeys") or []) | previously_deployed(root, stage)
-    declared = set((function.get("declared") or {}))
+    declared = set(function.get("declared") or {})
     values = resolved_settings(resolved)
     return sorted(name for name in wanted & declared if not values.get(name, "").strip())
 
 
-def role_permissions(resolved: Mapping[str, Any]) -> List[str]:
+def role_permissions(resolved: Mapping[str, Any]) -> list[str]:
     """What the execution role must be allowed beyond COS: continuations invoke the function
     itself (``scf:InvokeFunction`` on its own resource), and notify invokes its target."""
     function, _ = _instances(resolved)
@@ -496,7 +497,7 @@ def role_permissions(resolved: Mapping[str, Any]) -> List[str]:
     return [f"{role} needs scf:InvokeFunction on {target}" for target in targets]
 
 
-def preflight(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None) -> Tuple[int, List[str]]:
+def preflight(root: Path, stage: str, environ: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
     """(exit code, lines): refuse a deploy that would wipe a setting, then run the full check."""
     try:
         resolved = resolve(root, stage, environ)
@@ -515,7 +516,7 @@ def preflight(root: Path, stage: str, environ: Optional[Mapping[str, str]] = Non
     return 0, []
 
 
-def record(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None) -> Path:
+def record(root: Path, stage: str, environ: Mapping[str, str] | None = None) -> Path:
     """After a deploy: remember the settings deployed non-empty, so the next deploy cannot wipe them."""
     names = sorted(k for k, v in resolved_settings(resolve(root, stage, environ)).items() if v.strip())
     path = state_path(root, stage)
@@ -527,7 +528,7 @@ def record(root: Path, stage: str, environ: Optional[Mapping[str, str]] = None) 
 # --------------------------------------------------------------------------- command line
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ci-callback check-deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", nargs="?", default="check", choices=("check", "preflight", "record"))
     parser.add_argument("--root", type=Path, default=None, help="project root (default: this checkout)")

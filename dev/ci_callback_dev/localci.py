@@ -57,7 +57,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
@@ -74,12 +74,12 @@ FINAL_STATES = ("Success", "Failed", "Cancel")
 MAX_SIZE = 100  # documented maximum page size (doc 436/54011: size 最大100)
 
 
-def job_stamp(moment: Optional[datetime]) -> str:
+def job_stamp(moment: datetime | None) -> str:
     """Jobs: ``2022-06-27T15:23:12+0800`` (no colon), ``-`` when not set (DescribeMediaJob)."""
     return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M:%S%z") if moment else "-"
 
 
-def run_stamp(moment: Optional[datetime]) -> str:
+def run_stamp(moment: datetime | None) -> str:
     """Workflow runs: ``2022-08-09T14:54:17+08:00`` (DescribeWorkflowExecutions-xml-1)."""
     return moment.astimezone(BEIJING).isoformat(timespec="seconds") if moment else ""
 
@@ -97,9 +97,9 @@ class Job:
     object: str
     region: str = "ap-guangzhou"
     outputs: list = field(default_factory=list)  # [(bucket, region, object)]
-    queue_id: Optional[str] = None  # default: QUEUE, or PIC_QUEUE for PicProcess
-    created: Optional[datetime] = None  # default: when it was added
-    ended: Optional[datetime] = None  # default: created + 80 s for a final state
+    queue_id: str | None = None  # default: QUEUE, or PIC_QUEUE for PicProcess
+    created: datetime | None = None  # default: when it was added
+    ended: datetime | None = None  # default: created + 80 s for a final state
 
     @property
     def pic(self) -> bool:
@@ -114,8 +114,8 @@ class Run:
     workflow_id: str = "w00000000000000000000000000000000"
     name: str = "workflow-1"
     tasks: list = field(default_factory=list)  # [(type, job_id, state)]
-    bucket: Optional[str] = None  # None: listed for any bucket
-    created: Optional[datetime] = None
+    bucket: str | None = None  # None: listed for any bucket
+    created: datetime | None = None
 
 
 @dataclass
@@ -144,7 +144,7 @@ class _BadRequest(Exception):
 
 
 class FakeCI(LocalWSGIServer):
-    def __init__(self, secret_id: Optional[str] = None, secret_key: Optional[str] = None,
+    def __init__(self, secret_id: str | None = None, secret_key: str | None = None,
                  end_token: str = "empty") -> None:
         assert end_token in ("empty", "absent", "dangling")
         self.secret_id = secret_id
@@ -159,9 +159,9 @@ class FakeCI(LocalWSGIServer):
         super().__init__()
 
     # -- registry ----------------------------------------------------------
-    def add_job(self, job_id: str, tag: str, state: str, bucket: str, object: str,  # noqa: A002 - CI's word
-                region: str = "ap-guangzhou", outputs: Optional[list] = None, *, queue_id: Optional[str] = None,
-                created: Optional[datetime] = None, ended: Optional[datetime] = None) -> Job:
+    def add_job(self, job_id: str, tag: str, state: str, bucket: str, object: str,  # CI's word
+                region: str = "ap-guangzhou", outputs: list | None = None, *, queue_id: str | None = None,
+                created: datetime | None = None, ended: datetime | None = None) -> Job:
         created = created or _now()
         if ended is None and state in FINAL_STATES:
             ended = created + timedelta(seconds=80)
@@ -171,14 +171,14 @@ class FakeCI(LocalWSGIServer):
             self._jobs[job_id] = job
         return job
 
-    def add_run(self, run_id: str, state: str, object: str, **extra: Any) -> Run:  # noqa: A002
+    def add_run(self, run_id: str, state: str, object: str, **extra: Any) -> Run:
         extra.setdefault("created", _now())
         run = Run(run_id, state, object, **extra)
         with self._lock:
             self._runs[run_id] = run
         return run
 
-    def set_state(self, ident: str, state: str, ended: Optional[datetime] = None) -> None:
+    def set_state(self, ident: str, state: str, ended: datetime | None = None) -> None:
         """A job or run moves on (Running -> Success …), as CI's record would."""
         with self._lock:
             job = self._jobs.get(ident)
@@ -269,7 +269,7 @@ class FakeCI(LocalWSGIServer):
         )
 
     # -- listing -------------------------------------------------------------
-    def _page(self, items: list, query: dict[str, str], created: Callable[[Any], Optional[datetime]],
+    def _page(self, items: list, query: dict[str, str], created: Callable[[Any], datetime | None],
               state: Callable[[Any], str]) -> tuple[list, str]:
         """Filter, order and page ITEMS as the list APIs do; return (page, NextToken element)."""
         try:
@@ -305,7 +305,7 @@ class FakeCI(LocalWSGIServer):
             return page, _el("NextToken", f"ft{offset + size}")
         return page, ("<NextToken></NextToken>" if self.end_token == "empty" else "")
 
-    def _list_jobs(self, pic: bool, query: dict[str, str], bucket: Optional[str]) -> str:
+    def _list_jobs(self, pic: bool, query: dict[str, str], bucket: str | None) -> str:
         if not query.get("tag"):
             raise _BadRequest("tag is required")
         if not query.get("queueId"):
@@ -316,7 +316,7 @@ class FakeCI(LocalWSGIServer):
         page, token = self._page(jobs, query, lambda j: j.created, lambda j: j.state)
         return "<Response>" + "".join(self.job_element(j) for j in page) + token + "</Response>"
 
-    def _list_runs(self, query: dict[str, str], bucket: Optional[str], request_id: str) -> str:
+    def _list_runs(self, query: dict[str, str], bucket: str | None, request_id: str) -> str:
         if not query.get("workflowId"):
             raise _BadRequest("workflowId is required")
         with self._lock:
@@ -387,7 +387,7 @@ class FakeCI(LocalWSGIServer):
         return status, (f"<?xml version='1.0' encoding='utf-8' ?><Error>{_el('Code', code)}{_el('Message', message)}"
                         f"<Resource>fake-ci</Resource>{_el('RequestId', request_id)}<TraceId>fake-ci</TraceId></Error>")
 
-    def _host_bucket(self, environ: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
+    def _host_bucket(self, environ: dict[str, Any]) -> tuple[str | None, str | None]:
         """(bucket, region) from ``Host: <bucket>.{ci,cos}.<region>.myqcloud.com``, as the SDK sends it."""
         labels = environ.get("HTTP_HOST", "").split(":")[0].split(".")
         if len(labels) >= 3 and labels[1] in ("ci", "cos"):  # with IP/Port the SDK sends the cos form

@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from qcloud_cos import CosS3Client
@@ -83,8 +83,8 @@ class Fault:
     ``status=None`` and ``reset=False`` means "just delay, then serve normally".
     """
 
-    status: Optional[int] = None  # answer this status with a COS-style XML error body
-    code: Optional[str] = None  # error Code in the body; default derived from status
+    status: int | None = None  # answer this status with a COS-style XML error body
+    code: str | None = None  # error Code in the body; default derived from status
     reset: bool = False  # drop the connection without any HTTP response
     delay: float = 0.0  # seconds to sleep before anything else (client timeouts)
 
@@ -99,8 +99,8 @@ class RequestRecord:
     raw_path: str  # as sent on the wire, still percent-encoded
     query: str  # raw query string, e.g. "tagging=" or "prefix=a%2F"
     headers: dict[str, str]
-    status: Optional[int] = None  # set once answered; None for a reset connection
-    fault: Optional[Fault] = None
+    status: int | None = None  # set once answered; None for a reset connection
+    fault: Fault | None = None
 
     @property
     def host(self) -> str:
@@ -111,7 +111,7 @@ class RequestRecord:
 class _Rule:
     fault: Fault
     when: Callable[[RequestRecord], bool]
-    times: Optional[int]  # remaining uses; None = forever
+    times: int | None  # remaining uses; None = forever
 
 
 @dataclass
@@ -222,10 +222,10 @@ def _error_body(code: str, message: str, rec: RequestRecord) -> bytes:
     from xml.sax.saxutils import escape
 
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>'
-        "<Resource>%s%s</Resource><RequestId>local-%d</RequestId><TraceId>local</TraceId></Error>"
-        % (escape(code), escape(message or code), escape(rec.host), escape(rec.path), rec.n)
-    ).encode("utf-8")
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
+        f"<Message>{escape(message or code)}</Message><Resource>{escape(rec.host)}{escape(rec.path)}</Resource>"
+        f"<RequestId>local-{rec.n:d}</RequestId><TraceId>local</TraceId></Error>"
+    ).encode()
 
 
 class LocalCOS:
@@ -240,12 +240,12 @@ class LocalCOS:
         # cos_compat=False serves plain moto (to show its COS gaps); see _to_cos_request.
         self._cos_compat = cos_compat
         self._server: Any = None
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._account = str(next(_ACCOUNTS))
         self._state = _State()
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> "LocalCOS":
+    def start(self) -> LocalCOS:
         if self._server is not None:
             return self
         from werkzeug.serving import WSGIRequestHandler, make_server
@@ -275,7 +275,7 @@ class LocalCOS:
         self._server = self._thread = None
         self._drop_account()
 
-    def __enter__(self) -> "LocalCOS":
+    def __enter__(self) -> LocalCOS:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -296,7 +296,7 @@ class LocalCOS:
         return f"http://{self.host}:{self.port}"
 
     # -- SDK helpers -------------------------------------------------------
-    def client(self, region: str = "ap-guangzhou", **config: Any) -> "CosS3Client":
+    def client(self, region: str = "ap-guangzhou", **config: Any) -> CosS3Client:
         """A real ``CosS3Client`` aimed at this server (``retry=0``: fail fast in tests).
 
         IP/Port make the SDK connect here while still sending
@@ -352,8 +352,8 @@ class LocalCOS:
     def inject(
         self,
         fault: Fault,
-        when: Optional[Callable[[RequestRecord], bool]] = None,
-        times: Optional[int] = 1,
+        when: Callable[[RequestRecord], bool] | None = None,
+        times: int | None = 1,
     ) -> None:
         """Apply ``fault`` to the next ``times`` requests matching ``when``.
 

@@ -13,7 +13,7 @@ import secrets
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ci_callback import keys
@@ -24,7 +24,7 @@ from .events import function_url_event, with_token
 DEMO_BUCKET = "examplebucket-1250000000"
 
 
-def find_events_dir(explicit: Optional[str] = None) -> Path:
+def find_events_dir(explicit: str | None = None) -> Path:
     candidates = [Path(explicit)] if explicit else []
     candidates += [Path.cwd() / "events", Path(__file__).resolve().parents[2] / "events"]
     for candidate in candidates:
@@ -33,7 +33,7 @@ def find_events_dir(explicit: Optional[str] = None) -> Path:
     raise SystemExit("ci-callback: no events/ directory found (run from the project root or pass --events)")
 
 
-def load_events(directory: Path, kind: str = "http") -> List[Tuple[str, Dict[str, Any]]]:
+def load_events(directory: Path, kind: str = "http") -> list[tuple[str, dict[str, Any]]]:
     """The sample events of one trigger kind (``ci_callback.triggers``): HTTP by default."""
     from ci_callback import triggers
 
@@ -55,7 +55,7 @@ def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def _bodies(events: List[Tuple[str, Dict[str, Any]]]) -> List[bytes]:
+def _bodies(events: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
     """The callback bodies the events carry: an HTTP event's body, each CMQ record's msgBody."""
     from ci_callback import cmq, triggers
     from ci_callback.http import request_from_event
@@ -67,12 +67,12 @@ def _bodies(events: List[Tuple[str, Dict[str, Any]]]) -> List[bytes]:
             continue
         try:
             bodies.append(request_from_event(event, 6 * 1024 * 1024).body)
-        except Exception:  # noqa: BLE001 - a demo event that is not a callback seeds nothing
+        except Exception:  # a demo event that is not a callback seeds nothing
             continue
     return bodies
 
 
-def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[int, List[str]]:
+def seed_objects(cos: Any, events: list[tuple[str, dict[str, Any]]]) -> tuple[int, list[str]]:
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
     from ci_callback.errors import InvalidCallback
     from ci_callback.models import JobCallback
@@ -101,7 +101,7 @@ def seed_objects(cos: Any, events: List[Tuple[str, Dict[str, Any]]]) -> Tuple[in
     return made, sorted(buckets)
 
 
-def _table(rows: List[List[str]], headers: List[str]) -> str:
+def _table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -114,13 +114,13 @@ LARGE_JOB = 600  # outputs of the demo's large Segment job, run under LARGE_LIMI
 LARGE_LIMIT_MS = 1500
 
 
-def local_context(time_limit_ms: int = 10000) -> Dict[str, Any]:
+def local_context(time_limit_ms: int = 10000) -> dict[str, Any]:
     """An SCF context as the platform passes it (names let an invocation continue itself)."""
     return {"request_id": secrets.token_hex(8), "time_limit_in_ms": time_limit_ms, "function_name": DEMO_FUNCTION,
             "namespace": "default", "memory_limit_in_mb": 128}
 
 
-def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore[no-untyped-def]
+def run_demo(events_dir: str | None = None, out=None) -> int:  # type: ignore[no-untyped-def]
     from functools import partial
 
     from ci_callback import log
@@ -205,7 +205,7 @@ def run_demo(events_dir: Optional[str] = None, out=None) -> int:  # type: ignore
     return 0
 
 
-def _queue_demo(out: Any, name: str, event: Dict[str, Any], settings: Settings) -> None:
+def _queue_demo(out: Any, name: str, event: dict[str, Any], settings: Settings) -> None:
     """A CMQ batch (queue delivery): every record on its own, the malformed one kept aside."""
     from ci_callback.app import handle
 
@@ -216,7 +216,7 @@ def _queue_demo(out: Any, name: str, event: Dict[str, Any], settings: Settings) 
     out.write(_table(rows, ["msgId", "http", "status"]) + "\n")
 
 
-def _sweep_demo(out: Any, name: str, event: Dict[str, Any], cos: Any, settings: Settings) -> None:
+def _sweep_demo(out: Any, name: str, event: dict[str, Any], cos: Any, settings: Settings) -> None:
     """A callback that never arrived: CI still lists the job, and the timer's sweep processes it."""
     from datetime import datetime, timedelta, timezone
 
@@ -251,7 +251,7 @@ def _sweep_demo(out: Any, name: str, event: Dict[str, Any], cos: Any, settings: 
               "; the second sweep changed nothing.\n")
 
 
-def _list(client: Any, bucket: str) -> List[Dict[str, Any]]:
+def _list(client: Any, bucket: str) -> list[dict[str, Any]]:
     contents = client.list_objects(Bucket=bucket, MaxKeys=1000).get("Contents", []) or []
     return [contents] if isinstance(contents, dict) else list(contents)
 
@@ -259,7 +259,7 @@ def _list(client: Any, bucket: str) -> List[Dict[str, Any]]:
 # ---------------------------------------------------------------- serve --local
 
 
-def event_from_http(method: str, target: str, headers: Dict[str, str], body: bytes) -> Dict[str, Any]:
+def event_from_http(method: str, target: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
     """Wrap a plain HTTP request in a Function URL event, as the default trigger would (doc 583/96099)."""
     parts = urlsplit(target)
     query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -290,7 +290,7 @@ def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0)
 
         do_POST = do_GET = do_PUT = do_DELETE = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the console quiet
+        def log_message(self, format: str, *args: Any) -> None:  # keep the console quiet
             pass
 
     class Server(ThreadingHTTPServer):
@@ -302,7 +302,7 @@ def make_http_server(settings: Settings, host: str = "127.0.0.1", port: int = 0)
     return Server((host, port), CallbackHandler)
 
 
-def run_serve(port: int = 8080, token: Optional[str] = None, bucket: str = DEMO_BUCKET) -> int:
+def run_serve(port: int = 8080, token: str | None = None, bucket: str = DEMO_BUCKET) -> int:
     from functools import partial
 
     from ci_callback.app import handle

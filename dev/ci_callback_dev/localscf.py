@@ -98,7 +98,7 @@ class InProcessScf:
                     started = time.monotonic()
                     try:
                         answer = self.handler(event, self.context())
-                    except Exception as exc:  # noqa: BLE001 - as SCF: a failed run is retried
+                    except Exception as exc:  # as SCF: a failed run is retried
                         self.runs.append({"status": "error", "error": str(exc), "attempt": attempt + 1,
                                           "seconds": time.monotonic() - started})
                         time.sleep(self.retry_pause)

@@ -11,17 +11,18 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any, Callable, Optional, TextIO, Type
+from typing import Any, TextIO
 
 
-def interactive(stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> bool:
+def interactive(stdout: TextIO | None = None, stderr: TextIO | None = None) -> bool:
     """A live display only when both stdout and stderr are terminals."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     return all(bool(getattr(s, "isatty", lambda: False)()) for s in (out, err))
 
 
-def rate_text(done: int, total: Optional[int], seconds: float) -> str:
+def rate_text(done: int, total: int | None, seconds: float) -> str:
     rate = done / seconds if seconds > 0 else 0.0
     text = f"{done}/{total}" if total is not None else f"{done}"
     if total:
@@ -46,7 +47,7 @@ def _duration(seconds: float) -> str:
 class Progress:
     """One run made of phases (``start``), each with a known or unknown total."""
 
-    def __init__(self, stream: Optional[TextIO] = None, live: Optional[bool] = None, interval: float = 2.0,
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None, interval: float = 2.0,
                  enabled: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self.live = interactive(stderr=self.stream) if live is None else live
@@ -54,7 +55,7 @@ class Progress:
         self.enabled = enabled
         self.clock = clock
         self.description = ""
-        self.total: Optional[int] = None
+        self.total: int | None = None
         self.done = 0
         self._started = clock()
         self._last_line = 0.0
@@ -63,12 +64,12 @@ class Progress:
         self._task: Any = None
 
     @classmethod
-    def quiet(cls) -> "Progress":
+    def quiet(cls) -> Progress:
         return cls(enabled=False, live=False)
 
     # -- phases --
 
-    def start(self, description: str, total: Optional[int]) -> None:
+    def start(self, description: str, total: int | None) -> None:
         if not self.enabled:
             return
         self._end_phase()
@@ -79,7 +80,7 @@ class Progress:
             self._ensure_rich()
             self._task = self._rich.add_task(description, total=total)
 
-    def set_total(self, total: Optional[int]) -> None:
+    def set_total(self, total: int | None) -> None:
         """More items became known (a listing that pages on)."""
         with self._lock:
             self.total = total
@@ -108,11 +109,11 @@ class Progress:
             self._rich.stop()
             self._rich = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, kind: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.finish()
 
     # -- output --
@@ -183,7 +184,7 @@ class Interrupt:
     Installed only in the main thread (signal handlers can be set nowhere else).
     """
 
-    def __init__(self, progress: Optional[Progress] = None, on_first: Optional[Callable[[], None]] = None,
+    def __init__(self, progress: Progress | None = None, on_first: Callable[[], None] | None = None,
                  message: str = "interrupted: finishing the item in flight, then stopping (Ctrl-C again to abort now)",
                  ) -> None:
         self.progress = progress
@@ -192,7 +193,7 @@ class Interrupt:
         self.requested = False
         self._previous: Any = None
 
-    def _handler(self, signum: int, frame: Optional[FrameType]) -> None:
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
@@ -204,7 +205,7 @@ class Interrupt:
         else:
             sys.stderr.write(message + "\n")
 
-    def __enter__(self) -> "Interrupt":
+    def __enter__(self) -> Interrupt:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self

@@ -8,18 +8,13 @@ agreed keys, so a bucket without them reads as "none".
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import (
     Any,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Tuple,
     TypeVar,
 )
 
@@ -38,14 +33,14 @@ FAILED_STATES = ("Failed", "Cancel")
 SOURCES = ("url", "queue", "reconcile", "replay", "continuation")
 
 
-def utc(value: Any) -> Optional[datetime]:
+def utc(value: Any) -> datetime | None:
     """A COS LastModified or an ISO stamp as an aware UTC datetime (None if unreadable)."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00")
-    stamp: Optional[datetime]
+    stamp: datetime | None
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:
@@ -59,7 +54,7 @@ def utc(value: Any) -> Optional[datetime]:
     return stamp.astimezone(timezone.utc)
 
 
-def is_terminal(kind: str, state: Optional[str]) -> bool:
+def is_terminal(kind: str, state: str | None) -> bool:
     terminal = TERMINAL.get(kind)
     return True if terminal is None else state in terminal  # moderation: every callback is final
 
@@ -84,7 +79,7 @@ def _decode(segment: str) -> str:
 @dataclass
 class Listed:
     key: str
-    modified: Optional[datetime]
+    modified: datetime | None
 
 
 @dataclass
@@ -96,22 +91,22 @@ class ArchiveEntry:
     id: str
     state: str
     sha16: str
-    modified: Optional[datetime]
-    document: Optional[Dict[str, Any]] = None  # read on demand
+    modified: datetime | None
+    document: dict[str, Any] | None = None  # read on demand
 
 
 @dataclass
 class Delivery:
     """One delivery: from its delivery record, or (older buckets) inferred from the archive."""
 
-    received_at: Optional[datetime]
+    received_at: datetime | None
     source: str
-    request_id: Optional[str]
-    state: Optional[str]
-    sha256: Optional[str]
-    archive_key: Optional[str]
+    request_id: str | None
+    state: str | None
+    sha256: str | None
+    archive_key: str | None
     recorded: bool  # False: no per-delivery record; identical re-deliveries left no trace
-    key: Optional[str] = None
+    key: str | None = None
 
 
 @dataclass
@@ -119,11 +114,11 @@ class Marker:
     state: str
     name: str  # "lease-1", "done", "checkpoint", …
     key: str
-    modified: Optional[datetime]
-    body: Optional[Dict[str, Any]] = None
+    modified: datetime | None
+    body: dict[str, Any] | None = None
 
 
-def parse_archive_key(archive_prefix: str, key: str) -> Optional[ArchiveEntry]:
+def parse_archive_key(archive_prefix: str, key: str) -> ArchiveEntry | None:
     rest = key[len(archive_prefix):] if key.startswith(archive_prefix) else None
     if rest is None:
         return None
@@ -137,7 +132,7 @@ def parse_archive_key(archive_prefix: str, key: str) -> Optional[ArchiveEntry]:
     return ArchiveEntry(key, parts[0], _decode(parts[1]), _decode(state), sha16, None)
 
 
-def parse_delivery_key(archive_prefix: str, key: str) -> Optional[Tuple[str, str, Delivery]]:
+def parse_delivery_key(archive_prefix: str, key: str) -> tuple[str, str, Delivery] | None:
     """(kind, id, delivery) from a delivery record's key alone (``keys.delivery_key``)."""
     name = keys.parse_delivery_key(archive_prefix, key)
     if name is None:
@@ -146,7 +141,7 @@ def parse_delivery_key(archive_prefix: str, key: str) -> Optional[Tuple[str, str
                                                  None, None, True, key)
 
 
-def parse_marker_key(marker_prefix: str, key: str) -> Optional[Tuple[str, str, Marker]]:
+def parse_marker_key(marker_prefix: str, key: str) -> tuple[str, str, Marker] | None:
     rest = key[len(marker_prefix):] if key.startswith(marker_prefix) else None
     if rest is None:
         return None
@@ -169,19 +164,19 @@ class Bucket:
     marker_prefix: str = "ci-markers/"
     index_prefix: str = "ci-index/"
     tag_prefix: str = "ci-"
-    allowed_buckets: Tuple[str, ...] = ()
+    allowed_buckets: tuple[str, ...] = ()
     workers: int = 8
-    errors: List[str] = field(default_factory=list, init=False)  # reads that failed (shown, not fatal)
+    errors: builtins.list[str] = field(default_factory=list, init=False)  # reads that failed (shown, not fatal)
 
     @classmethod
-    def from_settings(cls, storage: Any, name: str, settings: Any) -> "Bucket":
+    def from_settings(cls, storage: Any, name: str, settings: Any) -> Bucket:
         return cls(storage, name, settings.archive_prefix, settings.marker_prefix, settings.index_prefix,
                    settings.tag_prefix, tuple(sorted(settings.allowed_buckets)))
 
-    def list(self, prefix: str) -> List[Listed]:
+    def list(self, prefix: str) -> builtins.list[Listed]:
         return [Listed(key, utc(modified)) for key, modified in self.storage.list_keys(self.name, prefix)]
 
-    def get_json(self, key: str) -> Optional[Dict[str, Any]]:
+    def get_json(self, key: str) -> dict[str, Any] | None:
         """The document, or None when absent; a read that fails (permissions, COS down after
         its retries) is noted in ``errors`` and read as absent, so one bad object does not
         end a report."""
@@ -194,7 +189,7 @@ class Bucket:
             return None
 
     def read_many(self, items: Iterable[T], read: Callable[[T], R],
-                  advance: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[T, R]]:
+                  advance: Callable[[int], None] | None = None) -> Iterator[tuple[T, R]]:
         """``read`` over items on a small pool (COS reads are round trips, not CPU)."""
         items = list(items)
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(items) or 1))) as pool:

@@ -11,9 +11,10 @@ import math
 import re
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .progress import Progress
 from .records import (
@@ -41,7 +42,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_when(value: Optional[str], now: datetime) -> Optional[datetime]:
+def parse_when(value: str | None, now: datetime) -> datetime | None:
     """``24h``, ``90m``, ``7d`` (that long before now) or an ISO time (UTC unless it says)."""
     if value is None:
         return None
@@ -60,22 +61,22 @@ class Row:
 
     kind: str
     id: str
-    tag: Optional[str]
-    state: Optional[str]
+    tag: str | None
+    state: str | None
     outcome: str
     verdict: str
-    fix: Optional[str]
-    first_received: Optional[datetime]
+    fix: str | None
+    first_received: datetime | None
     deliveries: int
     duplicates: int
-    sources: Dict[str, int]
+    sources: dict[str, int]
     recorded: bool
     recovered_by_sweep: bool
-    delay_seconds: Optional[float]
-    code: Optional[str] = None
-    message: Optional[str] = None
+    delay_seconds: float | None
+    code: str | None = None
+    message: str | None = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["first_received"] = _iso(self.first_received)
         return data
@@ -86,24 +87,24 @@ class Summary:
     bucket: str
     since: datetime
     until: datetime
-    rows: List[Row] = field(default_factory=list)
-    sweeps: List[Dict[str, Any]] = field(default_factory=list)
-    unreadable: List[str] = field(default_factory=list)  # objects whose read failed: counted as absent
+    rows: list[Row] = field(default_factory=list)
+    sweeps: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # objects whose read failed: counted as absent
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     # ---------------------------------------------------------------- aggregates
 
-    def by_kind_tag(self) -> List[Tuple[str, str, Dict[str, int], int]]:
-        table: Dict[Tuple[str, str], Counter[str]] = defaultdict(Counter)
+    def by_kind_tag(self) -> list[tuple[str, str, dict[str, int], int]]:
+        table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         for row in self.rows:
             table[(row.kind, row.tag or "-")][row.outcome] += 1
         return [(kind, tag, dict(counts), sum(counts.values())) for (kind, tag), counts in sorted(table.items())]
 
-    def outcome_totals(self) -> Dict[str, int]:
+    def outcome_totals(self) -> dict[str, int]:
         counts = Counter(row.outcome for row in self.rows)
         return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
 
-    def delivery_sources(self) -> Dict[str, int]:
+    def delivery_sources(self) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for row in self.rows:
             counts.update(row.sources)
@@ -119,31 +120,31 @@ class Summary:
         """Callbacks without per-delivery records: their identical re-deliveries cannot be counted."""
         return sum(1 for row in self.rows if not row.recorded)
 
-    def recovered(self) -> List[Row]:
+    def recovered(self) -> list[Row]:
         return [row for row in self.rows if row.recovered_by_sweep]
 
-    def failures(self) -> List[Tuple[str, str, str, int, List[str]]]:
-        groups: Dict[Tuple[str, str, str], List[str]] = defaultdict(list)
+    def failures(self) -> list[tuple[str, str, str, int, list[str]]]:
+        groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         for row in self.rows:
             if row.outcome == FAILED or (row.code and row.state in ("Failed", "Cancel")):
                 groups[(row.tag or "-", row.code or "-", row.message or "-")].append(row.id)
         return sorted(((t, c, m, len(ids), sorted(ids)) for (t, c, m), ids in groups.items()),
                       key=lambda g: (-g[3], g[0], g[1]))
 
-    def unfinished(self) -> List[Row]:
+    def unfinished(self) -> list[Row]:
         return [row for row in self.rows if row.outcome in (UNFINISHED, PROCESSING)]
 
-    def delays(self) -> Dict[str, Optional[float]]:
+    def delays(self) -> dict[str, float | None]:
         values = sorted(row.delay_seconds for row in self.rows if row.delay_seconds is not None)
         return {"count": float(len(values)), "p50": percentile(values, 50), "p90": percentile(values, 90),
                 "p99": percentile(values, 99), "max": values[-1] if values else None}
 
-    def timeline(self, bins: int = 24) -> Tuple[List[datetime], List[Dict[str, int]]]:
+    def timeline(self, bins: int = 24) -> tuple[list[datetime], list[dict[str, int]]]:
         """Callbacks over the window by outcome, in ``bins`` equal slices (first delivery time)."""
         span = max((self.until - self.since).total_seconds(), 1.0)
         width = span / bins
         starts = [self.since + timedelta(seconds=width * i) for i in range(bins)]
-        counts: List[Dict[str, int]] = [{o: 0 for o in OUTCOMES} for _ in range(bins)]
+        counts: list[dict[str, int]] = [{o: 0 for o in OUTCOMES} for _ in range(bins)]
         for row in self.rows:
             if row.first_received is None:
                 continue
@@ -151,7 +152,7 @@ class Summary:
             counts[min(max(slot, 0), bins - 1)][row.outcome] += 1
         return starts, counts
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "bucket": self.bucket,
             "since": _iso(self.since),
@@ -174,7 +175,7 @@ class Summary:
         }
 
 
-def percentile(values: Sequence[float], pct: float) -> Optional[float]:
+def percentile(values: Sequence[float], pct: float) -> float | None:
     """Nearest-rank percentile of sorted values (None when there are none)."""
     if not values:
         return None
@@ -182,7 +183,7 @@ def percentile(values: Sequence[float], pct: float) -> Optional[float]:
     return float(values[min(rank, len(values)) - 1])
 
 
-def _iso(stamp: Optional[datetime]) -> Optional[str]:
+def _iso(stamp: datetime | None) -> str | None:
     return stamp.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if stamp else None
 
 
@@ -193,7 +194,7 @@ def _short(stamp: datetime) -> str:
 # ---------------------------------------------------------------- building it
 
 
-def _ended_at(callback: Any) -> Optional[datetime]:
+def _ended_at(callback: Any) -> datetime | None:
     ended = getattr(callback, "ended_at", None)
     if ended is None and getattr(callback, "tasks", None):
         stamps = [t.ended_at for t in callback.tasks if t.ended_at is not None]
@@ -201,11 +202,11 @@ def _ended_at(callback: Any) -> Optional[datetime]:
     return ended.astimezone(timezone.utc) if ended is not None else None
 
 
-def build(bucket: Bucket, since: datetime, until: datetime, progress: Optional[Progress] = None,
-          now: Optional[float] = None) -> Summary:
+def build(bucket: Bucket, since: datetime, until: datetime, progress: Progress | None = None,
+          now: float | None = None) -> Summary:
     progress = progress or Progress.quiet()
     summary = Summary(bucket.name, since, until)
-    facts: Dict[Tuple[str, str], Facts] = {}
+    facts: dict[tuple[str, str], Facts] = {}
 
     def of(kind: str, callback_id: str) -> Facts:
         return facts.setdefault((kind, callback_id), Facts(kind, callback_id))
@@ -251,7 +252,7 @@ def build(bucket: Bucket, since: datetime, until: datetime, progress: Optional[P
     # 3. One read per callback: its terminal body (tag, CI's code/message, end time) and live leases.
     progress.start("reading callbacks", len(selected))
 
-    def read(item: Tuple[Facts, datetime]) -> None:
+    def read(item: tuple[Facts, datetime]) -> None:
         f = item[0]
         if f.final is not None:
             f.final.document = bucket.get_json(f.final.key)
@@ -279,7 +280,7 @@ def build(bucket: Bucket, since: datetime, until: datetime, progress: Optional[P
     return summary
 
 
-def _row(bucket: Bucket, f: Facts, first: datetime, now: Optional[float]) -> Row:
+def _row(bucket: Bucket, f: Facts, first: datetime, now: float | None) -> Row:
     f.index_found = False  # unknown here: a listing of the index would cost more than it tells
     verdict = judge(f, bucket.name, now)
     if verdict.outcome == NEVER:  # pragma: no cover - a selected callback was seen
@@ -308,7 +309,7 @@ def _row(bucket: Bucket, f: Facts, first: datetime, now: Optional[float]) -> Row
 _SWEEP_NAME = re.compile(r"(\d{4}-?\d{2}-?\d{2})/(\d{2}:?\d{2}:?\d{2}(?:\.\d+)?Z?)")
 
 
-def _sweeps(bucket: Bucket, since: datetime, until: datetime, progress: Progress) -> List[Dict[str, Any]]:
+def _sweeps(bucket: Bucket, since: datetime, until: datetime, progress: Progress) -> list[dict[str, Any]]:
     """Sweep summaries under ``<index_prefix>sweeps/<UTC date>/<time>-<request id>.json``, read
     defensively: only a few well-known fields are shown, the rest stays in the JSON."""
     listed = [item for item in bucket.list(bucket.sweeps_prefix) if item.key.endswith(".json")]
@@ -351,13 +352,13 @@ def elapsed(started: float) -> str:
 @dataclass
 class Table:
     title: str
-    headers: List[str]
-    rows: List[List[str]]
-    numeric: Tuple[int, ...] = ()  # right-aligned columns
-    note: Optional[str] = None
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: tuple[int, ...] = ()  # right-aligned columns
+    note: str | None = None
 
 
-def _seconds(value: Optional[float]) -> str:
+def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
     if value < 120:
@@ -367,7 +368,7 @@ def _seconds(value: Optional[float]) -> str:
     return f"{value / 3600:.1f} h"
 
 
-def tables(summary: Summary) -> List[Table]:
+def tables(summary: Summary) -> list[Table]:
     totals = summary.outcome_totals()
     out = [Table(
         "Callbacks by outcome",

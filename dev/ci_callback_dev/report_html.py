@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from html import escape
-from typing import List
 
 from .report import OUTCOMES, Summary, Table, tables, window_line
 
@@ -53,7 +52,7 @@ def chart(summary: Summary, bins: int = 24, width: int = 960, height: int = 260)
     step = max(1, -(-peak // 4))  # about four gridlines, on whole numbers
     ceiling = step * -(-peak // step)
     bar_w = plot_w / bins
-    parts: List[str] = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    parts: list[str] = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
                         f'viewBox="0 0 {width} {height}" role="img" aria-label="callbacks over time by outcome">']
     for i in range(0, ceiling + 1, step):
         y = top + plot_h - plot_h * i / ceiling

@@ -10,20 +10,21 @@ command is safe either way.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple, cast
+from typing import Any, TextIO, cast
 
 from .progress import Interrupt, Progress
 
 
 @dataclass
 class Run:
-    results: List[Any] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
     selected: int = 0
     interrupted: bool = False
 
 
-def collect_keys(selected: Iterable[str], progress: Progress, what: str = "selecting archived callbacks") -> List[str]:
+def collect_keys(selected: Iterable[str], progress: Progress, what: str = "selecting archived callbacks") -> list[str]:
     progress.start(what, None)
     keys = []
     for key in selected:
@@ -32,7 +33,7 @@ def collect_keys(selected: Iterable[str], progress: Progress, what: str = "selec
     return keys
 
 
-def each_with_progress(items: List[str], work: Callable[[str], List[Any]], progress: Progress,
+def each_with_progress(items: list[str], work: Callable[[str], list[Any]], progress: Progress,
                        what: str = "replaying") -> Run:
     """Run ``work`` on each item, one at a time, stopping between items on Ctrl-C."""
     run = Run(selected=len(items))
@@ -48,8 +49,8 @@ def each_with_progress(items: List[str], work: Callable[[str], List[Any]], progr
     return run
 
 
-def replay_keys(storage: Any, bucket: str, settings: Any, keys: List[str], force: bool,
-                progress: Optional[Progress] = None) -> Run:
+def replay_keys(storage: Any, bucket: str, settings: Any, keys: list[str], force: bool,
+                progress: Progress | None = None) -> Run:
     from ci_callback.app import replay
 
     progress = progress or Progress.quiet()
@@ -84,8 +85,8 @@ class _LogTee:
         self.stream.flush()
 
 
-def reconcile_once(event: Dict[str, Any], context: Dict[str, Any], progress: Progress,
-                   stream: Optional[TextIO] = None) -> Tuple[Dict[str, Any], bool]:
+def reconcile_once(event: dict[str, Any], context: dict[str, Any], progress: Progress,
+                   stream: TextIO | None = None) -> tuple[dict[str, Any], bool]:
     """Run the timer's sweep once, as SCF would, with progress (records driven, rate).
 
     Ctrl-C once makes the sweep behave as if its deadline had come: it finishes the record

@@ -7,9 +7,10 @@ function wrote, never CI: CI's own Code/Message come from the archived body.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 from ci_callback import keys
 
@@ -40,10 +41,10 @@ PROCESSED, PROCESSING, FAILED, UNFINISHED, NEVER = "processed", "processing", "f
 class Verdict:
     outcome: str  # processed | processing | failed | unfinished | never seen
     line: str  # the one-line verdict printed last
-    fix: Optional[str] = None  # the command that fixes it, where there is one
-    state: Optional[str] = None  # the state the verdict is about
+    fix: str | None = None  # the command that fixes it, where there is one
+    state: str | None = None  # the state the verdict is about
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "line": self.line, "fix": self.fix, "state": self.state}
 
 
@@ -53,28 +54,28 @@ class Facts:
 
     kind: str
     id: str
-    archives: List[ArchiveEntry] = field(default_factory=list)
-    deliveries: List[Delivery] = field(default_factory=list)  # recorded ones only
-    markers: Dict[str, List[Marker]] = field(default_factory=dict)  # by state
-    failure: Optional[Dict[str, Any]] = None
+    archives: list[ArchiveEntry] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)  # recorded ones only
+    markers: dict[str, list[Marker]] = field(default_factory=dict)  # by state
+    failure: dict[str, Any] | None = None
     failure_listed: bool = False
     index_found: bool = False
-    final: Optional[ArchiveEntry] = None  # the archived terminal body the verdict reads
+    final: ArchiveEntry | None = None  # the archived terminal body the verdict reads
     callback: Any = None  # parse_callback(final's body)
-    tag: Optional[str] = None  # from any archived body (a job seen only Running has no final one)
+    tag: str | None = None  # from any archived body (a job seen only Running has no final one)
 
     @property
     def seen(self) -> bool:
         return bool(self.archives or self.deliveries or self.markers or self.failure_listed)
 
-    def all_deliveries(self) -> List[Delivery]:
+    def all_deliveries(self) -> list[Delivery]:
         """Recorded deliveries, else one inferred per archived body (older buckets)."""
         if self.deliveries:
             return sorted(self.deliveries, key=lambda d: (d.received_at or _EPOCH))
         return sorted((Delivery(a.modified, _archive_source(a), None, a.state, None, a.key, False)
                        for a in self.archives), key=lambda d: (d.received_at or _EPOCH))
 
-    def terminal_states(self) -> List[str]:
+    def terminal_states(self) -> list[str]:
         states = {a.state for a in self.archives} | {d.state for d in self.deliveries if d.state}
         states |= set(self.markers)
         if self.failure_listed:
@@ -95,11 +96,11 @@ def _archive_source(entry: ArchiveEntry) -> str:
     return str(document.get("source") or "url")
 
 
-def done_marker(facts: Facts, state: str) -> Optional[Marker]:
+def done_marker(facts: Facts, state: str) -> Marker | None:
     return next((m for m in facts.markers.get(state, []) if m.name == "done"), None)
 
 
-def live_lease(facts: Facts, state: str, now: float) -> Optional[Marker]:
+def live_lease(facts: Facts, state: str, now: float) -> Marker | None:
     for marker in facts.markers.get(state, []):
         if marker.name.startswith("lease-") and marker.body is not None:
             expires = float(marker.body.get("expires_at") or 0)
@@ -108,7 +109,7 @@ def live_lease(facts: Facts, state: str, now: float) -> Optional[Marker]:
     return None
 
 
-def ci_failure(facts: Facts) -> Tuple[Optional[str], Optional[str]]:
+def ci_failure(facts: Facts) -> tuple[str | None, str | None]:
     """CI's own code and message for a failed job: from the archived body, else the failure record."""
     code = message = None
     callback = facts.callback
@@ -129,7 +130,7 @@ def reconcile_fix(bucket: str, kind: str, callback_id: str) -> str:
     return "ci-callback reconcile"
 
 
-def judge(facts: Facts, bucket: str, now: Optional[float] = None) -> Verdict:
+def judge(facts: Facts, bucket: str, now: float | None = None) -> Verdict:
     """processed · processing · failed: <code and message> · seen but not finished · never seen."""
     now = time.time() if now is None else now
     if not facts.seen:
@@ -163,7 +164,7 @@ def judge(facts: Facts, bucket: str, now: Optional[float] = None) -> Verdict:
     return Verdict(UNFINISHED, f"seen but not finished{detail}", replay_fix(bucket, facts.kind, facts.id), state)
 
 
-def _when(stamp: Optional[datetime]) -> str:
+def _when(stamp: datetime | None) -> str:
     return stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if stamp else "?"
 
 
@@ -172,14 +173,14 @@ def _when(stamp: Optional[datetime]) -> str:
 
 @dataclass
 class OutputTags:
-    bucket: Optional[str]
-    key: Optional[str]
+    bucket: str | None
+    key: str | None
     status: str  # tagged | partial | untagged | missing | skipped | unreadable | not expected
     why: str
-    tags: Dict[str, str] = field(default_factory=dict)
-    missing: List[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"bucket": self.bucket, "key": self.key, "status": self.status, "why": self.why,
                 "tags": self.tags, "missing": self.missing}
 
@@ -188,14 +189,14 @@ class OutputTags:
 class Story:
     facts: Facts
     bucket: str
-    index: List[Dict[str, Any]] = field(default_factory=list)  # {key, found, modified}
-    outputs: List[OutputTags] = field(default_factory=list)
-    notify: Dict[str, Any] = field(default_factory=dict)
-    continuations: List[Dict[str, Any]] = field(default_factory=list)
-    verdict: Optional[Verdict] = None
-    unreadable: List[str] = field(default_factory=list)  # reads that failed: the story may miss them
+    index: list[dict[str, Any]] = field(default_factory=list)  # {key, found, modified}
+    outputs: list[OutputTags] = field(default_factory=list)
+    notify: dict[str, Any] = field(default_factory=dict)
+    continuations: list[dict[str, Any]] = field(default_factory=list)
+    verdict: Verdict | None = None
+    unreadable: list[str] = field(default_factory=list)  # reads that failed: the story may miss them
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         facts = self.facts
         callback = facts.callback
         return {
@@ -220,16 +221,16 @@ class Story:
         }
 
 
-def _iso(stamp: Optional[datetime]) -> Optional[str]:
+def _iso(stamp: datetime | None) -> str | None:
     return stamp.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if stamp else None
 
 
-def _delivery_dict(d: Delivery) -> Dict[str, Any]:
+def _delivery_dict(d: Delivery) -> dict[str, Any]:
     return {"received_at": _iso(d.received_at), "source": d.source, "request_id": d.request_id, "state": d.state,
             "sha256": d.sha256, "archive_key": d.archive_key, "recorded": d.recorded}
 
 
-def _parse(document: Optional[Mapping[str, Any]]) -> Any:
+def _parse(document: Mapping[str, Any] | None) -> Any:
     if not document:
         return None
     from ci_callback.errors import InvalidCallback
@@ -293,7 +294,7 @@ def find_kind(bucket: Bucket, callback_id: str) -> str:
     return "job"
 
 
-def gather(bucket: Bucket, callback_id: str, kind: Optional[str] = None, now: Optional[float] = None) -> Story:
+def gather(bucket: Bucket, callback_id: str, kind: str | None = None, now: float | None = None) -> Story:
     kind = kind or find_kind(bucket, callback_id)
     facts = collect(bucket, kind, callback_id)
     story = Story(facts, bucket.name)
@@ -309,7 +310,7 @@ def gather(bucket: Bucket, callback_id: str, kind: Optional[str] = None, now: Op
     return story
 
 
-def _head_time(bucket: Bucket, key: str) -> Tuple[bool, Optional[datetime]]:
+def _head_time(bucket: Bucket, key: str) -> tuple[bool, datetime | None]:
     head = bucket.storage.head(bucket.name, key)
     if head is None:
         return False, None
@@ -321,9 +322,9 @@ def _head_time(bucket: Bucket, key: str) -> Tuple[bool, Optional[datetime]]:
         return True, None
 
 
-def _index_documents(bucket: Bucket, facts: Facts) -> List[Dict[str, Any]]:
+def _index_documents(bucket: Bucket, facts: Facts) -> list[dict[str, Any]]:
     callback = facts.callback
-    wanted: List[Tuple[str, str]] = []
+    wanted: list[tuple[str, str]] = []
     prefix = bucket.index_prefix
     if callback is not None:
         ref = callback.input
@@ -339,7 +340,7 @@ def _index_documents(bucket: Bucket, facts: Facts) -> List[Dict[str, Any]]:
     found = []
     for what, key in wanted:
         exists, modified = _head_time(bucket, key)
-        entry: Dict[str, Any] = {"what": what, "key": key, "found": exists, "modified": _iso(modified)}
+        entry: dict[str, Any] = {"what": what, "key": key, "found": exists, "modified": _iso(modified)}
         if what == "latest-run pointer" and exists:
             pointer = bucket.get_json(key) or {}
             entry["points_here"] = pointer.get("run_id") == facts.id
@@ -352,18 +353,18 @@ def _index_documents(bucket: Bucket, facts: Facts) -> List[Dict[str, Any]]:
     return found
 
 
-def _expected_tags(bucket: Bucket, callback: Any) -> Dict[str, str]:
+def _expected_tags(bucket: Bucket, callback: Any) -> dict[str, str]:
     prefix = bucket.tag_prefix
     return {f"{prefix}job-id": callback.job_id, f"{prefix}tag": callback.tag or "unknown", f"{prefix}source": OUR_SOURCE}
 
 
-def _outputs(bucket: Bucket, facts: Facts, verdict: Verdict) -> List[OutputTags]:
+def _outputs(bucket: Bucket, facts: Facts, verdict: Verdict) -> list[OutputTags]:
     from ci_callback.actions import valid_tag
     from ci_callback.errors import NotFound, StorageError
 
     callback = facts.callback
     ours = _expected_tags(bucket, callback)
-    results: List[OutputTags] = []
+    results: list[OutputTags] = []
 
     def read(ref: Any) -> OutputTags:
         if not ref.key or not ref.bucket:
@@ -371,7 +372,8 @@ def _outputs(bucket: Bucket, facts: Facts, verdict: Verdict) -> List[OutputTags]
         if callback.state != "Success":
             return OutputTags(ref.bucket, ref.key, "not expected", f"outputs are tagged on Success only (state {callback.state})")
         try:
-            tags = bucket.storage.get_tags(ref.bucket, ref.key, ref.region)
+            bucket.storage.learn_regions([(ref.bucket, ref.region)])
+            tags = bucket.storage.get_tags(ref.bucket, ref.key)
         except NotFound:
             return OutputTags(ref.bucket, ref.key, "missing", "the output object does not exist (deleted, or never written)")
         except StorageError as exc:
@@ -388,7 +390,7 @@ def _outputs(bucket: Bucket, facts: Facts, verdict: Verdict) -> List[OutputTags]
     return results
 
 
-def _why_untagged(bucket: Bucket, ref: Any, tags: Mapping[str, str], ours: Mapping[str, str], missing: List[str],
+def _why_untagged(bucket: Bucket, ref: Any, tags: Mapping[str, str], ours: Mapping[str, str], missing: list[str],
                   verdict: Verdict, valid_tag: Any) -> str:
     other = tags.get(f"{bucket.tag_prefix}job-id")
     if other and other != ours[f"{bucket.tag_prefix}job-id"]:
@@ -405,7 +407,7 @@ def _why_untagged(bucket: Bucket, ref: Any, tags: Mapping[str, str], ours: Mappi
     return "not tagged although processed: tagging switched off (CI_CALLBACK_ACTIONS), or the tags were removed since"
 
 
-def _notify(facts: Facts, verdict: Verdict) -> Dict[str, Any]:
+def _notify(facts: Facts, verdict: Verdict) -> dict[str, Any]:
     """From the done marker, which records whether notify ran (``{"ran": …, "function", "request_id"}``)."""
     if verdict.state is None:
         return {"ran": None, "why": "nothing processed"}
@@ -421,11 +423,11 @@ def _notify(facts: Facts, verdict: Verdict) -> Dict[str, Any]:
             "request_id": notify.get("request_id")}
 
 
-def _continuations(facts: Facts) -> List[Dict[str, Any]]:
+def _continuations(facts: Facts) -> list[dict[str, Any]]:
     """A chain of continuations (issue 12): its checkpoint beside the lease markers while it
     runs (or after it broke), the steps the done marker counts once it finished, and any
     delivery recorded with the source "continuation"."""
-    found: List[Dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     for state, markers in sorted(facts.markers.items()):
         for marker in markers:
             if marker.name.startswith("checkpoint"):
@@ -442,7 +444,7 @@ def _continuations(facts: Facts) -> List[Dict[str, Any]]:
     return found
 
 
-def checkpoint_summary(body: Optional[Mapping[str, Any]]) -> str:
+def checkpoint_summary(body: Mapping[str, Any] | None) -> str:
     """``step 2, 1202 of 3003 tasks done (continuing)`` from a checkpoint, read defensively."""
     if not body:
         return "checkpoint (unreadable)"
@@ -455,7 +457,7 @@ def checkpoint_summary(body: Optional[Mapping[str, Any]]) -> str:
     return text + (f" ({body['status']})" if body.get("status") else "")
 
 
-def _checkpoint(facts: Facts, state: str) -> Optional[Marker]:
+def _checkpoint(facts: Facts, state: str) -> Marker | None:
     return next((m for m in facts.markers.get(state, []) if m.name.startswith("checkpoint")), None)
 
 
@@ -465,7 +467,7 @@ def _checkpoint(facts: Facts, state: str) -> Optional[Marker]:
 def render(story: Story) -> str:
     facts = story.facts
     callback = facts.callback
-    lines: List[str] = []
+    lines: list[str] = []
     tag = getattr(callback, "tag", None) or facts.tag
     head = f"{facts.kind} {facts.id}" + (f" ({tag})" if tag else "") + f" in bucket {story.bucket}"
     lines.append(head)
@@ -476,7 +478,7 @@ def render(story: Story) -> str:
     lines.append("")
     lines.append(f"Deliveries ({len(deliveries)})" + ("" if facts.deliveries or not deliveries else
                                                     " — inferred from the archive: no per-delivery records"))
-    states_seen: set[Optional[str]] = set()
+    states_seen: set[str | None] = set()
     for n, d in enumerate(deliveries, 1):
         digest = (d.sha256 or "")[:16] or (d.archive_key or "").rsplit("-", 1)[-1].replace(".json", "")
         again = "  (re-delivery)" if d.state in states_seen else ""
@@ -524,7 +526,7 @@ def render(story: Story) -> str:
         lines.append(f"Outputs ({len(story.outputs)})")
         shown = story.outputs
         if len(story.outputs) > LISTED_OUTPUTS:  # a large job: the counts, then what needs a look
-            counts: Dict[str, int] = {}
+            counts: dict[str, int] = {}
             for o in story.outputs:
                 counts[o.status] = counts.get(o.status, 0) + 1
             lines.append("  " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 
 class LocalWSGIServer:
@@ -11,7 +12,7 @@ class LocalWSGIServer:
 
     def __init__(self) -> None:
         self._server: Any = None
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     def _wsgi(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:  # pragma: no cover
         raise NotImplementedError

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import budget, fanout, keys, log, policy
 from .checkpoint import Pending, Progress
 from .context import Invocation
 from .errors import ActionSkipped, NotFound, OutOfTime
 from .models import (
-    GenericResult,
     JobCallback,
-    JobDetails,
-    MediaResult,
     ModerationCallback,
     ObjectRef,
-    PicProcessResult,
-    SmartCoverResult,
     WorkflowCallback,
 )
 from .times import iso, parse_time
@@ -47,7 +43,7 @@ if TYPE_CHECKING:  # the adapter is reached through the invocation
 # ---------------------------------------------------------------- helpers
 
 
-def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: Optional[str]) -> Optional[str]:
+def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: str | None) -> str | None:
     """The bucket a switchable action writes to, or None (recorded) when it does not run."""
     if not inv.settings.enabled(action):
         return None
@@ -58,9 +54,8 @@ def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: O
         return None
 
 
-def write_document(inv: Invocation, action: str, bucket: str, key: str, document: Mapping[str, Any],
-                   region: Optional[str] = None) -> None:
-    inv.adapters.storage.put_json(bucket, key, document, region)
+def write_document(inv: Invocation, action: str, bucket: str, key: str, document: Mapping[str, Any]) -> None:
+    inv.adapters.storage.put_json(bucket, key, document)
     inv.record(action, bucket=bucket, key=key)
 
 
@@ -73,10 +68,10 @@ def valid_tag(key: str, value: str) -> bool:
     )
 
 
-def merge_tags(existing: Mapping[str, str], ours: Mapping[str, str]) -> Dict[str, str]:
+def merge_tags(existing: Mapping[str, str], ours: Mapping[str, str]) -> dict[str, str]:
     """Existing tags always survive; ours are added while they fit COS's limits."""
     merged = dict(existing)
-    skipped: List[str] = []
+    skipped: list[str] = []
     for key, value in ours.items():
         if not valid_tag(key, value):
             skipped.append(key)
@@ -90,7 +85,7 @@ def merge_tags(existing: Mapping[str, str], ours: Mapping[str, str]) -> Dict[str
     return merged
 
 
-def _read_tags(inv: Invocation, ref: ObjectRef, storage: CosStorage) -> Union[str, Dict[str, str]]:
+def _read_tags(inv: Invocation, ref: ObjectRef, storage: CosStorage) -> str | dict[str, str]:
     """An output's current tags, or why it is not tagged ("skipped", "missing")."""
     if not ref.key:
         return "skipped"
@@ -98,7 +93,7 @@ def _read_tags(inv: Invocation, ref: ObjectRef, storage: CosStorage) -> Union[st
         log.warn("output bucket not allowed; not tagged", bucket=ref.bucket, key=ref.key)
         return "skipped"
     try:
-        return storage.get_tags(ref.bucket, ref.key, ref.region)
+        return storage.get_tags(ref.bucket, ref.key)
     except NotFound:
         log.warn("output object not found; not tagged", bucket=ref.bucket, key=ref.key)
         return "missing"
@@ -106,7 +101,7 @@ def _read_tags(inv: Invocation, ref: ObjectRef, storage: CosStorage) -> Union[st
 
 def _write_tags(inv: Invocation, ref: ObjectRef, tags: Mapping[str, str], storage: CosStorage) -> str:
     assert ref.bucket and ref.key  # _read_tags returned tags, so both are known
-    storage.put_tags(ref.bucket, ref.key, tags, ref.region)
+    storage.put_tags(ref.bucket, ref.key, tags)
     return "tagged"
 
 
@@ -138,7 +133,7 @@ def tag_outputs(inv: Invocation, work: JobWork, progress: Progress) -> bool:
                       lambda index: work.run(inv, index, storage), lambda: budget.may_start(until, 2))
 
 
-def our_tags(inv: Invocation, callback: JobCallback) -> Dict[str, str]:
+def our_tags(inv: Invocation, callback: JobCallback) -> dict[str, str]:
     prefix = inv.settings.tag_prefix
     return {
         f"{prefix}job-id": callback.job_id,
@@ -150,54 +145,39 @@ def our_tags(inv: Invocation, callback: JobCallback) -> Dict[str, str]:
 # ---------------------------------------------------------------- documents
 
 
-def job_document(callback: JobCallback, part_keys: Optional[List[str]] = None) -> Dict[str, Any]:
+def job_document(callback: JobCallback, part_keys: list[str] | None = None) -> dict[str, Any]:
     """The job's index document. With PART_KEYS (a job of more than PART_SIZE outputs) the
     output lists move to the part documents and this one says where they are."""
-    document: Dict[str, Any] = {"schema": SCHEMA, "type": type(callback.details).__name__,
+    document: dict[str, Any] = {"schema": SCHEMA, "type": type(callback.details).__name__,
                                 **(callback.to_dict() if part_keys is None else without_outputs(callback))}
     if part_keys is not None:
         document["parts"] = {"count": len(part_keys), "size": PART_SIZE, "outputs": len(callback.outputs),
                              "keys": part_keys}
         return document
-    details = callback.details
-    if isinstance(details, SmartCoverResult):
-        document["covers"] = [c.to_dict() for c in details.covers]
-    elif isinstance(details, PicProcessResult):
-        document["original"] = details.original.to_dict()
-        document["processed"] = details.processed.to_dict()
+    document.update(callback.details.index_fields())
     return document
 
 
-def without_outputs(callback: JobCallback) -> Dict[str, Any]:
+def without_outputs(callback: JobCallback) -> dict[str, Any]:
     """``to_dict()`` without the per-output lists, built without building them."""
-    shell = dataclasses.replace(callback, outputs=(), details=_empty_details(callback.details))
+    shell = dataclasses.replace(callback, outputs=(), details=callback.details.without_outputs())
     document = shell.to_dict()
     del document["outputs"]
-    for name in ("files", "md5", "covers"):
+    for name in type(callback.details).output_fields:
         document["details"].pop(name, None)
     return document
 
 
-def _empty_details(details: JobDetails) -> JobDetails:
-    if isinstance(details, MediaResult):
-        return dataclasses.replace(details, files=(), md5={})
-    if isinstance(details, GenericResult):
-        return dataclasses.replace(details, files=())
-    if isinstance(details, SmartCoverResult):
-        return dataclasses.replace(details, covers=())
-    return details
-
-
-def part_document(callback: JobCallback, number: int, count: int) -> Dict[str, Any]:
+def part_document(callback: JobCallback, number: int, count: int) -> dict[str, Any]:
     """Part NUMBER (1-based) of COUNT: PART_SIZE outputs each, in CI's order, with their MD5s."""
     refs = callback.outputs[(number - 1) * PART_SIZE:number * PART_SIZE]
-    md5 = callback.details.md5 if isinstance(callback.details, MediaResult) else {}
+    md5 = callback.details.output_md5()
     return {"schema": SCHEMA, "job_id": callback.job_id, "part": number, "of": count,
             "first": (number - 1) * PART_SIZE, "outputs": [r.to_dict() for r in refs],
             "md5": {r.key: md5[r.key] for r in refs if r.key is not None and r.key in md5}}
 
 
-def failure_document(callback: JobCallback) -> Dict[str, Any]:
+def failure_document(callback: JobCallback) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "kind": callback.kind,
@@ -224,7 +204,7 @@ class JobWork:
         settings = inv.settings
         self.callback = callback
         self.ours = our_tags(inv, callback)
-        self.index_bucket: Optional[str] = None
+        self.index_bucket: str | None = None
         if settings.enabled("index"):
             first_output = callback.outputs[0].bucket if callback.outputs else None
             try:
@@ -244,15 +224,14 @@ class JobWork:
         if index >= self.index_tasks:
             return tag_one(inv, self.callback.outputs[index - self.index_tasks], self.ours, storage)
         assert self.index_bucket is not None  # index tasks exist only with a bucket
-        region = policy.region_for(self.index_bucket, self.callback.input)
         if index == 0:
-            storage.put_json(self.index_bucket, self.key, job_document(self.callback, self.part_keys), region)
+            storage.put_json(self.index_bucket, self.key, job_document(self.callback, self.part_keys))
             details = {"parts": len(self.part_keys)} if self.part_keys else {}
             inv.record("index", bucket=self.index_bucket, key=self.key, **details)
         else:
             assert self.part_keys is not None
             document = part_document(self.callback, index, len(self.part_keys))
-            storage.put_json(self.index_bucket, self.part_keys[index - 1], document, region, compact=True)
+            storage.put_json(self.index_bucket, self.part_keys[index - 1], document, compact=True)
         return "index"
 
 
@@ -277,8 +256,7 @@ def record_failure(callback: JobCallback, inv: Invocation) -> None:
     if bucket is None:
         return
     key = keys.failure_key(inv.settings.index_prefix, callback.job_id)
-    region = policy.region_for(bucket, callback.input)
-    write_document(inv, "failure-record", bucket, key, failure_document(callback), region)
+    write_document(inv, "failure-record", bucket, key, failure_document(callback))
 
 
 def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
@@ -318,7 +296,7 @@ def _newer(current: Mapping[str, Any], ours: Mapping[str, Any]) -> bool:
 
     Instants are compared, not strings: CI stamps may carry different offsets (Z, +08:00).
     """
-    def order(pointer: Mapping[str, Any]) -> Tuple[float, str]:
+    def order(pointer: Mapping[str, Any]) -> tuple[float, str]:
         stamp = parse_time(pointer.get("created_at"))
         return (stamp.timestamp() if stamp is not None else float("-inf"), str(pointer.get("run_id") or ""))
 
@@ -332,5 +310,4 @@ def record_review(callback: ModerationCallback, inv: Invocation) -> None:
     key = keys.review_key(inv.settings.index_prefix, callback.input.bucket, callback.input.key,
                           callback.event, callback.job_id)
     document = {"schema": SCHEMA, **callback.to_dict()}
-    region = policy.region_for(bucket, callback.input)
-    write_document(inv, "review-record", bucket, key, document, region)
+    write_document(inv, "review-record", bucket, key, document)

@@ -20,14 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import auth, budget, log, triggers
 from .context import Invocation
-from .errors import CiCallbackError, ContinuationFailed, HttpError, Misconfigured, RetryBatch
+from .errors import ContinuationFailed, Misconfigured, RetryBatch
 from .http import HttpRequest, HttpResponse, request_from_event
+from .runner import finish, run_item
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from .router import Router
     from .services import Services
     from .storage import CosStorage
+
+    router: Router  # ``from ci_callback.app import router`` is a Router to mypy; built by __getattr__
 
 # Lazy on purpose: a refused request (bad token, wrong method) never imports the parser,
 # the models, the router or the COS machinery; `test_trust` and `test_import_budget` hold it.
@@ -39,8 +42,8 @@ def default_router() -> Router:
     """The router with the built-in handlers (``ci_callback.app.router``), built on first use."""
     global _default_router
     if _default_router is None:
-        from . import handlers  # noqa: PLC0415
-        from .router import Router  # noqa: PLC0415
+        from . import handlers
+        from .router import Router
 
         _default_router = handlers.register(Router())
     return _default_router
@@ -74,7 +77,7 @@ def handle(
     except Misconfigured as exc:
         if kind == triggers.QUEUE:  # acknowledging would drop the batch: let SCF retry it
             raise RetryBatch(f"misconfigured: {exc.variable}") from None
-        return _finish(_misconfigured(exc), Invocation(), started)
+        return _answer_with(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
     scf_context = context if isinstance(context, dict) else None
     inv = Invocation(settings=settings, services=services, deadline=budget.deadline_of(context, started),
@@ -86,48 +89,60 @@ def handle(
 
 def _http(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
     limit, scf_context = inv.settings.max_body_bytes, context if isinstance(context, dict) else None
-    return _answer(lambda: request_from_event(event, limit, scf_context), inv, router, started)
+    return _answer(lambda: request_from_event(event, limit, scf_context), inv, router)
 
 
 def _timer(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
-    from .reconcile import handle_timer  # noqa: PLC0415 - the sweep loads only for a timer
+    from .reconcile import handle_timer  # the sweep loads only for a timer
 
     inv.source = "reconcile"
     return handle_timer(event, inv, router or default_router())
 
 
 def _queue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
-    from .batch import handle_batch  # noqa: PLC0415 - the queue path loads only for a CMQ batch
+    from .batch import handle_batch  # the queue path loads only for a CMQ batch
 
     inv.source = "queue"
     return handle_batch(event, inv, router or default_router())
 
 
 def _continue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
-    """A continuation invocation (async, from this function itself). A transient failure is
-    raised, so SCF retries the invocation (tencent-facts.md, "Async retries")."""
+    """A continuation invocation (async, from this function itself): ``CONTINUATIONS`` by the
+    pointer's kind. An unknown kind is refused in one line, never guessed."""
     inv.source = "continuation"
     inv.fields.update(request_id=inv.request_id, source="continuation")
     pointer = event["ci_callback"]["continuation"]
-    if isinstance(pointer, dict) and pointer.get("for") == "sweep":  # a sweep that ran out of time
-        from .reconcile import continue_sweep  # noqa: PLC0415
+    kind = str(pointer.get("for") or "job") if isinstance(pointer, dict) else "job"
+    resume = CONTINUATIONS.get(kind)
+    if resume is None:
+        return _answer_with(HttpResponse.error(400, f"unknown continuation kind {kind[:32]!r}"), inv, started)
+    return resume(event, inv, router or default_router())
 
-        return continue_sweep(pointer, inv, router or default_router())
-    try:
-        from .pipeline import continue_chain  # noqa: PLC0415
 
-        response = continue_chain(event, inv)
-    except HttpError as exc:
-        response = _refused(exc)
-    except CiCallbackError as exc:  # storage or SCF failed before any work: retry
-        log.error("continuation failed; SCF retries it", error=str(exc), **inv.fields)
-        response = HttpResponse.error(503, f"temporarily unavailable: {str(exc)[:120]}")
-    except Exception as exc:  # noqa: BLE001 - a bug: logged, and raised below like any failure
-        response = _bug(exc, inv, "the continuation")
-    answer = _finish(response, inv, started)
+def _continue_job(event: Any, inv: Invocation, router: Router) -> dict[str, Any]:
+    """The next step of a job's chain. A failure is raised, so SCF's async retry runs the
+    same event again (the retry count is the function's AsyncTriggerConfig.RetryConfig,
+    ``UpdateFunctionEventInvokeConfig`` in tencentcloud-sdk-python-scf ``scf/v20180416/models.py``)."""
+    from .pipeline import continue_chain
+
+    response = run_item(inv, lambda: continue_chain(event, inv), what="the continuation")
     if response.status >= 500:
         raise ContinuationFailed(str(response.payload.get("reason") or "continuation failed"))
-    return answer
+    return response.to_integrated()
+
+
+def _continue_sweep(event: Any, inv: Invocation, router: Router) -> dict[str, Any]:
+    """A sweep that ran out of time goes on from its saved cursor."""
+    from .reconcile import continue_sweep
+
+    return continue_sweep(event["ci_callback"]["continuation"], inv, router)
+
+
+# Which continuation pointer ({"for": kind}) resumes what. A new kind of chain is one line here.
+CONTINUATIONS: dict[str, Callable[[Any, Invocation, Router], dict[str, Any]]] = {
+    "job": _continue_job,
+    "sweep": _continue_sweep,
+}
 
 
 # Which entry handles which trigger (``triggers.classify``). A new trigger is one line here.
@@ -139,33 +154,24 @@ TRIGGERS: dict[str, Callable[[Any, Any, Invocation, Router | None, float], dict[
 }
 
 
-def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Router | None,
-            started: float) -> dict[str, Any]:
-    """Read the request, check its token, run the pipeline; every outcome becomes a response."""
-    try:
+def _answer(read_request: Callable[[], HttpRequest], inv: Invocation, router: Router | None) -> dict[str, Any]:
+    """Read the request, check its token, run the pipeline: one item for the runner."""
+
+    def work() -> HttpResponse:
         request = read_request()
         inv.request_id = request.request_id
         inv.fields["request_id"] = request.request_id
         auth.authenticate(request, inv.settings)  # nothing is parsed, or even imported, before this passes
-        from .pipeline import process  # noqa: PLC0415 - after the token check, see above
+        from .pipeline import process  # after the token check, see above
 
-        response = process(request, inv, router or default_router())
-    except HttpError as exc:
-        response = _refused(exc)
-    except Exception as exc:  # noqa: BLE001 - a bug turns into a 500, never a crash
-        response = _bug(exc, inv, "the callback")
-    return _finish(response, inv, started)
+        return process(request, inv, router or default_router())
+
+    return run_item(inv, work).to_integrated()
 
 
-def _bug(exc: Exception, inv: Invocation, what: str) -> HttpResponse:
-    """The one way a bug is answered: logged with its trace, then a 500."""
-    log.unhandled(exc, **inv.fields)
-    return HttpResponse.error(500, f"internal error; {what} was not processed")
-
-
-def _refused(exc: HttpError) -> HttpResponse:
-    headers = {"Allow": "POST"} if exc.status == 405 else {}
-    return HttpResponse(exc.status, {"ok": False, "status": "rejected", "reason": exc.reason}, headers)
+def _answer_with(response: HttpResponse, inv: Invocation, started: float) -> dict[str, Any]:
+    finish(response, inv, started)
+    return response.to_integrated()
 
 
 def _misconfigured(exc: Misconfigured) -> HttpResponse:
@@ -173,18 +179,6 @@ def _misconfigured(exc: Misconfigured) -> HttpResponse:
     log.error("misconfigured: the function cannot run until this setting is fixed", variable=exc.variable,
               problem=exc.why)
     return HttpResponse(503, {"ok": False, "status": "misconfigured", "reason": f"misconfigured: {exc.variable}"})
-
-
-def _finish(response: HttpResponse, inv: Invocation, started: float) -> dict[str, Any]:
-    inv.fields.setdefault("outcome", response.payload.get("status"))
-    log.info(
-        "callback",
-        status=response.status,
-        reason=response.payload.get("reason"),
-        duration_ms=round((time.monotonic() - started) * 1000, 2),
-        **inv.fields,
-    )
-    return response.to_integrated()
 
 
 # ---------------------------------------------------------------- replay (``ci-callback replay``)
@@ -201,22 +195,22 @@ class ReplayResult:
 def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[str], force: bool = False,
            services: Services | None = None, router: Router | None = None) -> list[ReplayResult]:
     """Feed archived callbacks through the pipeline again, as CI would have sent them."""
-    from .replay import archived_request  # noqa: PLC0415 - the CLI's path: keeps the models out of a cold start
+    from .replay import archived_request  # the CLI's path: keeps the models out of a cold start
 
     run_settings = settings
     if force:  # ignore processed markers: re-run actions even for callbacks marked done
         run_settings = settings.replace(actions=frozenset(a for a in settings.actions if a != "dedupe"))
     token = settings.tokens[0] if settings.tokens else None
+    log.set_level(run_settings.log_level)
+    parent = Invocation(settings=run_settings, services=services, source="replay")
     results = []
     for key in selected:
         document = storage.get_json(bucket, key)
         if document is None:
             results.append(ReplayResult(key, 0, "missing", "archive object not found or not JSON"))
             continue
-        started = time.monotonic()
-        log.set_level(run_settings.log_level)
-        inv = Invocation(settings=run_settings, services=services, source="replay")
-        response = _answer(partial(archived_request, document, token, f"replay:{key}"), inv, router, started)
+        item = parent.child(f"replay:{key}", "replay")
+        response = _answer(partial(archived_request, document, token, f"replay:{key}"), item, router)
         payload = json.loads(response["body"])
         results.append(ReplayResult(key, response["statusCode"], payload.get("status", ""), payload.get("reason", "")))
     return results

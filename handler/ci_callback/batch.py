@@ -12,14 +12,16 @@ redelivers the batch, and the records already processed come back as cheap dupli
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import cmq, inbox, keys, log, policy
 from .context import Invocation
 from .errors import HttpError, RetryBatch, StorageError
 from .http import HttpRequest, HttpResponse
 from .pipeline import process
+from .runner import refused, run_item
 
 if TYPE_CHECKING:
     from .router import Router
@@ -50,29 +52,23 @@ def handle_batch(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
 
 
 def _one(record: cmq.QueueRecord, parent: Invocation, router: Router) -> HttpResponse:
-    item = Invocation(request_id=f"{parent.request_id or 'cmq'}:{record.label}", settings=parent.settings,
-                      services=parent.services, deadline=parent.deadline, source="queue", scf=parent.scf)
-    item.fields.update(request_id=item.request_id, msg_id=record.msg_id, topic=record.topic,
-                       envelope=",".join(record.envelope) or None)
-    started = time.monotonic()
-    if record.problem is not None:
-        response = HttpResponse.error(400, record.problem)
-    else:
-        request = HttpRequest("POST", PATH, {}, {}, record.body, request_id=item.request_id)
-        try:
-            response = process(request, item, router)
-        except HttpError as exc:  # the allow-list refused a bucket
-            response = HttpResponse.error(exc.status, exc.reason)
-        except Exception as exc:  # noqa: BLE001 - a bug in one record must not lose the others
-            log.unhandled(exc, **item.fields)
-            response = HttpResponse.error(500, "internal error; the record was not processed")
-    if 400 <= response.status < 500:
-        _keep_rejected(record, str(response.payload.get("reason")), item)
-    parent.services = parent.services or item.services  # the first record built them: share them
-    log.info("callback", status=response.status, reason=response.payload.get("reason"), source="queue",
-             outcome=response.payload.get("status"), duration_ms=round((time.monotonic() - started) * 1000, 2),
-             **{k: v for k, v in item.fields.items() if k != "outcome"})
-    return response
+    item = parent.child(f"{parent.request_id or 'cmq'}:{record.label}", "queue")
+    item.fields.update(msg_id=record.msg_id, topic=record.topic, envelope=",".join(record.envelope) or None)
+
+    def work() -> HttpResponse:
+        if record.problem is not None:
+            response = HttpResponse.error(400, record.problem)
+        else:
+            request = HttpRequest("POST", PATH, {}, {}, record.body, request_id=item.request_id)
+            try:
+                response = process(request, item, router)
+            except HttpError as exc:  # the allow-list refused a bucket
+                response = refused(exc)
+        if 400 <= response.status < 500:
+            _keep_rejected(record, str(response.payload.get("reason")), item)
+        return response
+
+    return run_item(item, work, what="the record")
 
 
 def _keep_rejected(record: cmq.QueueRecord, reason: str, item: Invocation) -> None:
@@ -83,16 +79,12 @@ def _keep_rejected(record: cmq.QueueRecord, reason: str, item: Invocation) -> No
         log.warn("rejected queue record not archived: no index bucket (CI_CALLBACK_INDEX_BUCKET)",
                  msg_id=record.msg_id)
         return
-    if item.services is None:
-        from .services import Services  # noqa: PLC0415 - adapters load on first use
-
-        item.services = Services.from_env(settings, item.deadline)
     digest = inbox.body_digest(record.body)
     key = keys.rejected_key(settings.archive_prefix, datetime.now(timezone.utc), record.label, digest[:16])
     document = inbox.rejected_document(record.body, reason, digest, source="queue", msg_id=record.msg_id,
                                        topic=record.topic, publish_time=record.publish_time)
     try:
-        item.adapters.storage.put_json(bucket, key, document, policy.bucket_region(settings, bucket))
+        item.adapters.storage.put_json(bucket, key, document)
     except StorageError as exc:
         log.warn("rejected queue record not archived", msg_id=record.msg_id, error=str(exc))
         return

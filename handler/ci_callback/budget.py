@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Optional
+from typing import Any
 
 MARGIN_S = 0.5
 RESERVE_FLOOR_S = 0.3  # the SCF Invoke and the answer, on top of the COS round trips
@@ -20,7 +20,7 @@ RESERVE_SHARE = 0.4  # never more than this share of the limit (tiny limits stil
 DEFAULT_RTT_S = 0.05  # before any request was timed
 
 
-def deadline_of(context: Any, started: float) -> Optional[float]:
+def deadline_of(context: Any, started: float) -> float | None:
     """``time.monotonic()`` by which to answer, from the SCF context; None when it has no limit."""
     limit = context.get("time_limit_in_ms") if isinstance(context, dict) else None
     if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
@@ -32,7 +32,7 @@ class Meter:
     """Recent COS request durations (the last 64), for "could it still finish in time?"."""
 
     def __init__(self, size: int = 64) -> None:
-        self._seen: Deque[float] = deque(maxlen=size)
+        self._seen: deque[float] = deque(maxlen=size)
         self._lock = threading.Lock()
 
     def observe(self, seconds: float) -> None:
@@ -51,17 +51,17 @@ class Meter:
 METER = Meter()  # one per container: the latency to COS is a property of where we run
 
 
-def closing_reserve(deadline: float, started: float, rtt: Optional[float] = None) -> float:
+def closing_reserve(deadline: float, started: float, rtt: float | None = None) -> float:
     """Seconds to keep free before the deadline for checkpoint ∥ lease renewal, the Invoke and the answer."""
     rtt = METER.estimate() if rtt is None else rtt
     return min(RESERVE_FLOOR_S + 3 * rtt, max(deadline - started, 0.0) * RESERVE_SHARE)
 
 
-def work_deadline(deadline: Optional[float], started: float) -> Optional[float]:
+def work_deadline(deadline: float | None, started: float) -> float | None:
     return None if deadline is None else deadline - closing_reserve(deadline, started)
 
 
-def may_start(until: Optional[float], requests: int = 1, now: Optional[float] = None) -> bool:
+def may_start(until: float | None, requests: int = 1, now: float | None = None) -> bool:
     """Could REQUESTS sequential COS requests started now end by UNTIL?"""
     if until is None:
         return True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from . import actions, checkpoint, idempotency, inbox, keys, log, policy
 from .context import Invocation
 from .errors import ActionSkipped, HttpError, InvalidCallback, NotifyError, StorageError
-from .http import HttpResponse
 from .models import Callback, JobCallback
 from .parse import parse_callback
 from .settings import Settings
@@ -35,7 +33,6 @@ class Origin:
     """Where one callback's durable state lives: its home bucket, archived body and lease."""
 
     bucket: str | None
-    region: str | None
     archive_key: str | None  # None when the body was not archived (then it cannot continue)
     digest: str
     lease: idempotency.Lease | None
@@ -91,19 +88,9 @@ def target(inv: Invocation) -> tuple[str, str, str | None]:
     function = scf.get("function_name") or os.environ.get("SCF_FUNCTIONNAME")
     namespace = scf.get("namespace") or os.environ.get("SCF_NAMESPACE") or "default"
     if not function or not isinstance(function, str):
-        raise NotifyError("cannot continue: no function name (SCF context function_name or SCF_FUNCTIONNAME)", False)
+        raise NotifyError("cannot continue: no function name (SCF context function_name or SCF_FUNCTIONNAME)", transient=False)
     qualifier = scf.get("function_version")  # the chain stays on the version that started it
     return function, str(namespace), qualifier if isinstance(qualifier, str) and qualifier else None
-
-
-# Continuations of other work (the reconcile sweep's cursor…): pointer "for" → resume(spec, inv).
-Resume = Callable[[dict[str, Any], Invocation], HttpResponse]
-RESUMERS: dict[str, Resume] = {}
-
-
-def on_continuation(kind: str, resume: Resume) -> None:
-    """Route continuation events whose pointer says ``"for": KIND`` to RESUME (jobs are built in)."""
-    RESUMERS[kind] = resume
 
 
 def invoke_self(inv: Invocation, pointer: dict[str, Any]) -> str | None:
@@ -111,7 +98,7 @@ def invoke_self(inv: Invocation, pointer: dict[str, Any]) -> str | None:
 
     The seam for any work that keeps its own state in COS and only points at it: a job's
     checkpoint (``save_and_invoke``), or a sweep that ran out of time with its cursor
-    (``"for": "sweep"``, routed by ``on_continuation``). Raises NotifyError on failure.
+    (``"for": "sweep"``; ``app.CONTINUATIONS`` routes each kind). Raises NotifyError on failure.
     """
     function, namespace, qualifier = target(inv)
     request_id: str | None = inv.adapters.scf.invoke(
@@ -129,10 +116,11 @@ def save_and_invoke(callback: Callback, inv: Invocation, origin: Origin, pending
     key = keys.checkpoint_key(origin.lease.base)
     now = iso(datetime.now(timezone.utc))
     previous = origin.checkpoint or {}
+    region = storage.region_of(origin.bucket)  # so the continuation resolves it the same way
     document = {
         "schema": checkpoint.SCHEMA, "kind": callback.kind, "id": callback.id, "state": callback.state,
         "tag": callback.tag, "sha256": origin.digest,
-        "archive": {"bucket": origin.bucket, "key": origin.archive_key, "region": origin.region},
+        "archive": {"bucket": origin.bucket, "key": origin.archive_key, "region": region},
         "lease": {"key": origin.lease.key, "nonce": origin.lease.nonce},
         "created_at": previous.get("created_at") or now, "updated_at": now, "step": inv.step,
         "request_id": inv.request_id, "tasks": pending.progress.to_dict(pending.index_tasks),
@@ -141,11 +129,11 @@ def save_and_invoke(callback: Callback, inv: Invocation, origin: Origin, pending
     renewal = inv.adapters.pool.submit(idempotency.renew, storage, origin.lease, inv.settings.marker_ttl_seconds,
                                        inv.request_id, inv.step + 1)
     try:
-        storage.put_json(origin.bucket, key, document, origin.region, compact=True)
+        storage.put_json(origin.bucket, key, document, compact=True)
     finally:
         renewal.result()  # raises its own error after ours, if both failed
     origin.checkpoint = document
-    event = checkpoint.continuation_event(origin.bucket, origin.region, key, inv.step + 1, callback.kind, callback.id)
+    event = checkpoint.continuation_event(origin.bucket, region, key, inv.step + 1, callback.kind, callback.id)
     return invoke_self(inv, event[checkpoint.EVENT_KEY]["continuation"])
 
 
@@ -154,7 +142,7 @@ def forget(inv: Invocation, origin: Origin) -> None:
     if origin.checkpoint is None or origin.bucket is None or origin.lease is None:
         return
     try:
-        inv.adapters.storage.delete(origin.bucket, keys.checkpoint_key(origin.lease.base), origin.region)
+        inv.adapters.storage.delete(origin.bucket, keys.checkpoint_key(origin.lease.base))
     except StorageError as exc:  # a stale checkpoint is ignored: the done marker answers first
         log.warn("checkpoint not deleted", error=str(exc))
 
@@ -175,7 +163,8 @@ def pointer(event: dict[str, Any], settings: Settings) -> checkpoint.Pointer:
 def load(inv: Invocation, at: checkpoint.Pointer) -> tuple[JobCallback, Origin, dict[str, Any]] | str:
     """(callback, origin, checkpoint) to resume, or why there is nothing to do."""
     storage = inv.adapters.storage
-    document = storage.get_json(at.bucket, at.key, at.region)
+    storage.learn_regions([(at.bucket, at.region)])
+    document = storage.get_json(at.bucket, at.key)
     if document is None or document.get("schema") != checkpoint.SCHEMA:
         return "checkpoint gone: the chain finished, or another delivery took over"
     archive, held = document.get("archive"), document.get("lease")
@@ -184,7 +173,7 @@ def load(inv: Invocation, at: checkpoint.Pointer) -> tuple[JobCallback, Origin, 
     lease = idempotency.lease_at(at.bucket, str(held.get("key") or ""), str(held.get("nonce") or ""))
     if lease is None or lease.base + keys.checkpoint_key("") != at.key:
         return "checkpoint names a lease elsewhere"
-    stored = inv.adapters.pool.submit(storage.get_json, at.bucket, str(archive.get("key") or ""), at.region)
+    stored = inv.adapters.pool.submit(storage.get_json, at.bucket, str(archive.get("key") or ""))
     ours = idempotency.holds(storage, lease)
     body_document = stored.result()
     if not ours:
@@ -200,11 +189,12 @@ def load(inv: Invocation, at: checkpoint.Pointer) -> tuple[JobCallback, Origin, 
         return f"archived body does not parse: {exc}"
     if not isinstance(callback, JobCallback):
         return "archived body is not a job callback"
+    storage.learn_regions(policy.named_regions(callback))  # its outputs are tagged where they live
     if inbox.body_digest(body) != document.get("sha256"):
         return "archived body differs from the checkpoint's"
     del body
     idempotency.renew(storage, lease, inv.settings.marker_ttl_seconds, inv.request_id, at.step)
-    origin = Origin(at.bucket, at.region, str(archive["key"]), str(document["sha256"]), lease, document)
+    origin = Origin(at.bucket, str(archive["key"]), str(document["sha256"]), lease, document)
     log.info("continuing", step=at.step, done=(document.get("tasks") or {}).get("done"),
              total=(document.get("tasks") or {}).get("total"), kind=callback.kind, id=callback.id,
              started=round(time.monotonic() - inv.started, 3))

@@ -47,7 +47,8 @@ else is read back from COS.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 SCHEMA = "ci-callback/checkpoint/1"
 EVENT_KEY = "ci_callback"
@@ -66,11 +67,11 @@ class Progress:
     __slots__ = ("total", "cursor", "ahead", "counts", "_next", "_lock")
 
     def __init__(self, total: int, cursor: int = 0, ahead: Iterable[int] = (),
-                 counts: Optional[Mapping[str, int]] = None) -> None:
+                 counts: Mapping[str, int] | None = None) -> None:
         self.total = total
         self.cursor = max(0, min(cursor, total))
         self.ahead = {i for i in ahead if self.cursor < i < total}
-        self.counts: Dict[str, int] = dict(counts or {})
+        self.counts: dict[str, int] = dict(counts or {})
         self._next = self.cursor
         self._lock = threading.Lock()
 
@@ -85,7 +86,7 @@ class Progress:
     def is_done(self, index: int) -> bool:
         return index < self.cursor or index in self.ahead
 
-    def take(self) -> Optional[int]:
+    def take(self) -> int | None:
         with self._lock:
             while self._next < self.total and self._next in self.ahead:
                 self._next += 1
@@ -106,16 +107,13 @@ class Progress:
             elif index > self.cursor:
                 self.ahead.add(index)
 
-    def release(self, index: int) -> None:
-        """A task handed out but not finished: nothing to record, it stays to do."""
-
-    def to_dict(self, index_tasks: int) -> Dict[str, Any]:
+    def to_dict(self, index_tasks: int) -> dict[str, Any]:
         with self._lock:
             return {"total": self.total, "index": index_tasks, "cursor": self.cursor,
                     "ahead": sorted(self.ahead), "done": self.done, "counts": dict(self.counts)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], total: int) -> "Progress":
+    def from_dict(cls, data: Mapping[str, Any], total: int) -> Progress:
         """Progress read back from a checkpoint; a task count that differs starts over."""
         if _int(data.get("total")) != total:
             return cls(total)
@@ -127,12 +125,12 @@ class Progress:
                    if isinstance(counts, dict) else None)
 
 
-def _int(value: Any) -> Optional[int]:
+def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def continuation_event(bucket: str, region: Optional[str], checkpoint_key: str, step: int, kind: str,
-                       callback_id: Optional[str]) -> Dict[str, Any]:
+def continuation_event(bucket: str, region: str | None, checkpoint_key: str, step: int, kind: str,
+                       callback_id: str | None) -> dict[str, Any]:
     return {EVENT_KEY: {"continuation": {"v": EVENT_VERSION, "bucket": bucket, "region": region,
                                          "checkpoint": checkpoint_key, "step": step, "kind": kind,
                                          "id": callback_id}}}
@@ -143,15 +141,11 @@ class Pointer:
 
     __slots__ = ("bucket", "region", "key", "step")
 
-    def __init__(self, bucket: str, region: Optional[str], key: str, step: int) -> None:
+    def __init__(self, bucket: str, region: str | None, key: str, step: int) -> None:
         self.bucket, self.region, self.key, self.step = bucket, region, key, step
 
 
-def is_continuation(event: Any) -> bool:
-    return isinstance(event, dict) and isinstance(event.get(EVENT_KEY), dict) and "continuation" in event[EVENT_KEY]
-
-
-def pointer_of(event: Mapping[str, Any], marker_prefix: str) -> Optional[Pointer]:
+def pointer_of(event: Mapping[str, Any], marker_prefix: str) -> Pointer | None:
     """The checkpoint a continuation event points at, or None when it is not one of ours."""
     body = event.get(EVENT_KEY)
     spec = body.get("continuation") if isinstance(body, dict) else None

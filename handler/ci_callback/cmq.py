@@ -19,8 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 _CALLBACK_KEYS = frozenset({"JobsDetail", "WorkflowExecution", "EventName", "Response", "code", "data"})
 _ENVELOPE_KEYS = ("msgBody", "MsgBody", "Message", "message", "body", "Body")

@@ -38,7 +38,19 @@ class Invocation:
 
     @property
     def adapters(self) -> Services:
-        """The services, which the entry sets before any action runs."""
+        """The I/O adapters, built from the environment on first use (a refused request never
+        gets here, so it imports none of them). The one place services are built."""
         if self.services is None:
-            raise RuntimeError("no services on this invocation (the entry sets them before acting)")
+            from .services import Services  # the adapters load with the first real work
+
+            self.services = Services.from_env(self.settings, self.deadline)
         return self.services
+
+    def child(self, request_id: str, source: str, *, deadline: float | None = None,
+              settings: Settings | None = None) -> Invocation:
+        """One item of this invocation (a queue record, a swept job, a replayed body): its own
+        request id, log fields and actions, this invocation's adapters and SCF context."""
+        item = Invocation(request_id=request_id, settings=settings or self.settings, services=self.adapters,
+                          deadline=self.deadline if deadline is None else deadline, source=source, scf=self.scf)
+        item.fields.update(request_id=request_id, source=source)
+        return item

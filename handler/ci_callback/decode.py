@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Optional, Tuple, Union
+from typing import Any
 from xml.parsers.expat import ExpatError
 
 from .errors import InvalidCallback
@@ -23,7 +23,7 @@ _LEADING = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 
 
-def sniff(body: bytes, content_type: Optional[str] = None) -> str:
+def sniff(body: bytes, content_type: str | None = None) -> str:
     """Return ``"xml"`` or ``"json"`` from the body itself; the header only breaks ties."""
     head = body[len(_BOM):] if body.startswith(_BOM) else body
     head = head.lstrip(_LEADING)[:1]
@@ -79,7 +79,7 @@ def decode_json(body: bytes) -> Any:
 
 
 def _xml_parse(body: bytes) -> Any:
-    import xmltodict  # noqa: PLC0415 - imported on first XML body only
+    import xmltodict  # imported on first XML body only
 
     # strip_whitespace=False: object keys may begin or end with spaces, and must round-trip.
     return xmltodict.parse(body, disable_entities=True, strip_whitespace=False)
@@ -103,7 +103,7 @@ def decode_xml(body: bytes) -> Any:
         raise InvalidCallback(f"malformed XML: {exc}") from None
 
 
-def decode_body(body: Union[bytes, str], content_type: Optional[str] = None) -> Tuple[Any, str]:
+def decode_body(body: bytes | str, content_type: str | None = None) -> tuple[Any, str]:
     """Return ``(document, format)``; raise InvalidCallback when the body cannot be read."""
     if isinstance(body, str):
         body = body.encode("utf-8", "surrogatepass")

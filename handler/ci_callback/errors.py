@@ -7,8 +7,6 @@ permanent ones as errors.
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class CiCallbackError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -36,11 +34,10 @@ class InvalidCallback(CiCallbackError, ValueError):
 class HttpError(CiCallbackError):
     """A request the edge answers itself, with a status and a one-line reason."""
 
-    def __init__(self, status: int, reason: str, **extra: Any) -> None:
+    def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
-        self.extra = extra
 
 
 class Misconfigured(CiCallbackError):
@@ -91,7 +88,7 @@ class NotifyError(CiCallbackError):
 
     transient = True
 
-    def __init__(self, message: str, transient: bool = True) -> None:
+    def __init__(self, message: str, *, transient: bool = True) -> None:
         super().__init__(message, transient=transient)
 
 

@@ -6,8 +6,8 @@ most ``width`` tasks are in flight when the deadline says stop.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Callable, List
 
 from .checkpoint import Progress
 from .errors import OutOfTime
@@ -22,7 +22,7 @@ def run(pool: Executor, width: int, progress: Progress, work: Work, may_start: C
     task that runs out of time (``OutOfTime``) stops its worker quietly. The first error
     is raised once every worker has stopped; the failed task stays unfinished in PROGRESS.
     """
-    errors: List[BaseException] = []
+    errors: list[BaseException] = []
     failed = threading.Event()
 
     def drain() -> None:
@@ -32,11 +32,9 @@ def run(pool: Executor, width: int, progress: Progress, work: Work, may_start: C
                 return
             try:
                 outcome = work(index)
-            except OutOfTime:  # the deadline, not a failure: the task stays to do
-                progress.release(index)
+            except OutOfTime:  # the deadline, not a failure: the task stays to do (never finished)
                 return
             except BaseException as exc:  # noqa: B036 - handed to the caller below
-                progress.release(index)
                 errors.append(exc)
                 failed.set()
                 return

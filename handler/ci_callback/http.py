@@ -62,7 +62,7 @@ class HttpResponse:
         return f"HttpResponse({self.status}, {self.payload.get('status')!r})"
 
     @classmethod
-    def error(cls, status: int, reason: str, **extra: Any) -> "HttpResponse":
+    def error(cls, status: int, reason: str, **extra: Any) -> HttpResponse:
         return cls(status, {"ok": False, "status": "rejected", "reason": reason, **extra})
 
     def to_integrated(self) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def request_from_event(event: Any, max_body_bytes: int, context: Mapping[str, An
     request_id = request_id or headers.get("x-api-requestid") or _first_text(request_context.get("requestId"))
     if method != "POST":
         shown = " ".join(method.split())[:16] or "unknown"  # untrusted: one short line
-        raise HttpError(405, f"method {shown} not allowed; CI callbacks are POSTed", allow="POST")
+        raise HttpError(405, f"method {shown} not allowed; CI callbacks are POSTed")
     return HttpRequest(
         method=method,
         path=str(event.get("path") or request_context.get("path") or "/"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from . import keys
 from .models import Callback
@@ -42,15 +42,15 @@ class Lease:
 
 @dataclass
 class Claim:
-    lease: Optional[Lease]
-    duplicate: Optional[str] = None  # "done" or "in-progress" when someone else has it
+    lease: Lease | None
+    duplicate: str | None = None  # "done" or "in-progress" when someone else has it
 
 
 def marker_base(prefix: str, callback: Callback) -> str:
     return keys.marker_base(prefix, callback.kind, callback.id, callback.state)
 
 
-def claim(storage: CosStorage, bucket: str, prefix: str, callback: Callback, ttl: int, owner: Optional[str]) -> Claim:
+def claim(storage: CosStorage, bucket: str, prefix: str, callback: Callback, ttl: int, owner: str | None) -> Claim:
     base = marker_base(prefix, callback)
     now = time.time()
     # The nonce tells our own lease from another delivery's: a write that timed out may
@@ -91,12 +91,12 @@ def _create(storage: CosStorage, lease: Lease, record: dict[str, Any]) -> bool:
             held = storage.get_json(lease.bucket, lease.key)
             if held is None or held.get("nonce") == record["nonce"]:
                 storage.put_json(lease.bucket, lease.key, {**record, "status": "abandoned", "expires_at": 0})
-        except Exception:  # noqa: BLE001 - best effort; the original error is what counts
+        except Exception:  # best effort; the original error is what counts
             pass
         raise
 
 
-def renew(storage: CosStorage, lease: Lease, ttl: int, owner: Optional[str], step: int) -> None:
+def renew(storage: CosStorage, lease: Lease, ttl: int, owner: str | None, step: int) -> None:
     """Keep the lease across a chain of continuations: a re-delivery meanwhile is a duplicate.
 
     Only the holder renews (a continuation checks ``holds`` first), so a plain PUT does.
@@ -105,7 +105,7 @@ def renew(storage: CosStorage, lease: Lease, ttl: int, owner: Optional[str], ste
                                                "expires_at": round(time.time() + ttl, 3), "step": step})
 
 
-def lease_at(bucket: str, key: str, nonce: str) -> Optional[Lease]:
+def lease_at(bucket: str, key: str, nonce: str) -> Lease | None:
     """The lease whose marker is KEY (``…/lease-<n>.json``), or None when KEY is not one."""
     base, _, name = key.rpartition("/")
     number = name[len("lease-"):-len(".json")] if name.startswith("lease-") and name.endswith(".json") else ""
@@ -135,5 +135,5 @@ def release(storage: CosStorage, lease: Lease, keep_number: bool = False) -> Non
             storage.put_json(lease.bucket, lease.key, {"status": "released", "nonce": lease.nonce, "expires_at": 0})
             return
         storage.delete(lease.bucket, lease.key)
-    except Exception:  # noqa: BLE001 - an unreleased lease simply expires
+    except Exception:  # an unreleased lease simply expires
         pass

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 
 from . import keys
 from .models import Callback
@@ -27,13 +28,13 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def archive_key(prefix: str, callback: Callback, body: bytes, digest: Optional[str] = None) -> str:
+def archive_key(prefix: str, callback: Callback, body: bytes, digest: str | None = None) -> str:
     return keys.archive_key(prefix, callback.kind, callback.id, callback.state, (digest or body_digest(body))[:16])
 
 
-def archive_document(request: HttpRequest, callback: Callback, digest: Optional[str] = None,
-                     source: str = "url") -> Dict[str, Any]:
-    document: Dict[str, Any] = {
+def archive_document(request: HttpRequest, callback: Callback, digest: str | None = None,
+                     source: str = "url") -> dict[str, Any]:
+    document: dict[str, Any] = {
         "schema": 1,
         "kind": callback.kind,
         "id": callback.id,
@@ -48,7 +49,7 @@ def archive_document(request: HttpRequest, callback: Callback, digest: Optional[
     return _with_body(document, request.body)
 
 
-def _with_body(document: Dict[str, Any], body: bytes) -> Dict[str, Any]:
+def _with_body(document: dict[str, Any], body: bytes) -> dict[str, Any]:
     try:
         document["body"] = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -56,8 +57,8 @@ def _with_body(document: Dict[str, Any], body: bytes) -> Dict[str, Any]:
     return document
 
 
-def delivery_document(callback: Callback, source: str, request_id: Optional[str], received_at: datetime,
-                      digest: str, archive_key: str) -> Dict[str, Any]:
+def delivery_document(callback: Callback, source: str, request_id: str | None, received_at: datetime,
+                      digest: str, archive_key: str) -> dict[str, Any]:
     """One delivery: an identical re-delivery rewrites the archived body, but adds one of these."""
     return {
         "schema": 1,
@@ -72,9 +73,9 @@ def delivery_document(callback: Callback, source: str, request_id: Optional[str]
     }
 
 
-def rejected_document(body: bytes, reason: str, digest: str, source: str, **meta: Optional[str]) -> Dict[str, Any]:
+def rejected_document(body: bytes, reason: str, digest: str, source: str, **meta: str | None) -> dict[str, Any]:
     """A delivery refused as no callback (``keys.rejected_key``), kept for a human."""
-    document: Dict[str, Any] = {"schema": 1, "rejected": reason, "source": source, "sha256": digest,
+    document: dict[str, Any] = {"schema": 1, "rejected": reason, "source": source, "sha256": digest,
                                 **{k: v for k, v in meta.items() if v is not None}}
     return _with_body(document, body)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timezone
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 _ESCAPE = re.compile(r"[%\x00-\x1f\x7f]")
@@ -19,7 +19,7 @@ _ESCAPE = re.compile(r"[%\x00-\x1f\x7f]")
 NO_BUCKET = "_"
 
 
-def encode_key(key: Optional[str]) -> str:
+def encode_key(key: str | None) -> str:
     """Escape ``%`` and control characters; encode the whole key if a segment is empty or dots."""
     key = key or ""
     if not key or any(s in ("", ".", "..") for s in key.split("/")):
@@ -27,15 +27,15 @@ def encode_key(key: Optional[str]) -> str:
     return _ESCAPE.sub(lambda m: f"%{ord(m.group()):02X}", key)
 
 
-def encode_id(value: Optional[str]) -> str:
+def encode_id(value: str | None) -> str:
     return quote(value or "unknown", safe="")
 
 
-def object_base(prefix: str, bucket: Optional[str], key: Optional[str]) -> str:
+def object_base(prefix: str, bucket: str | None, key: str | None) -> str:
     return f"{prefix}{encode_id(bucket) if bucket else NO_BUCKET}/{encode_key(key)}"
 
 
-def job_index_key(prefix: str, bucket: Optional[str], key: Optional[str], job_id: str) -> str:
+def job_index_key(prefix: str, bucket: str | None, key: str | None, job_id: str) -> str:
     return f"{object_base(prefix, bucket, key)}/job-{encode_id(job_id)}.json"
 
 
@@ -47,34 +47,34 @@ def failure_key(prefix: str, job_id: str) -> str:
     return f"{failures_prefix(prefix)}{encode_id(job_id)}.json"
 
 
-def run_manifest_key(prefix: str, bucket: Optional[str], key: Optional[str], run_id: str) -> str:
+def run_manifest_key(prefix: str, bucket: str | None, key: str | None, run_id: str) -> str:
     return f"{object_base(prefix, bucket, key)}/run-{encode_id(run_id)}.json"
 
 
-def latest_run_key(prefix: str, bucket: Optional[str], key: Optional[str]) -> str:
+def latest_run_key(prefix: str, bucket: str | None, key: str | None) -> str:
     return f"{object_base(prefix, bucket, key)}/latest-run.json"
 
 
-def review_key(prefix: str, bucket: Optional[str], key: Optional[str], event: Optional[str], job_id: Optional[str]) -> str:
+def review_key(prefix: str, bucket: str | None, key: str | None, event: str | None, job_id: str | None) -> str:
     return f"{object_base(prefix, bucket, key)}/review-{encode_id(event)}-{encode_id(job_id)}.json"
 
 
 # ---------------------------------------------------------------- the inbox (raw bodies, for replay)
 
 
-def archive_prefix_of(prefix: str, kind: str, callback_id: Optional[str]) -> str:
+def archive_prefix_of(prefix: str, kind: str, callback_id: str | None) -> str:
     """Every archived body of one job, run or review."""
     return f"{prefix}{kind}/{encode_id(callback_id)}/"
 
 
-def archive_key(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str], digest16: str) -> str:
+def archive_key(prefix: str, kind: str, callback_id: str | None, state: str | None, digest16: str) -> str:
     return f"{archive_prefix_of(prefix, kind, callback_id)}{encode_id(state or 'none')}-{digest16}.json"
 
 
 ARCHIVED_KINDS = ("job", "workflow", "moderation")
 
 
-def parse_archive_key(prefix: str, key: str) -> Optional[tuple[str, str, str]]:
+def parse_archive_key(prefix: str, key: str) -> tuple[str, str, str] | None:
     """(kind, id, state) of an archive key written by ``archive_key``, else None (rejected
     records, anything foreign). The inverse of the encoding above."""
     if not key.startswith(prefix):
@@ -110,7 +110,7 @@ class DeliveryName(NamedTuple):
     request_id: str
 
 
-def deliveries_prefix(prefix: str, kind: str, callback_id: Optional[str]) -> str:
+def deliveries_prefix(prefix: str, kind: str, callback_id: str | None) -> str:
     return f"{archive_prefix_of(prefix, kind, callback_id)}{DELIVERIES}"
 
 
@@ -118,8 +118,8 @@ def _field(value: str) -> str:
     return encode_id(value).replace("-", "%2D")  # "-" separates the name's fields
 
 
-def delivery_key(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str], source: str,
-                 received_at: datetime, request_id: Optional[str]) -> str:
+def delivery_key(prefix: str, kind: str, callback_id: str | None, state: str | None, source: str,
+                 received_at: datetime, request_id: str | None) -> str:
     """``<stamp>-<source>-<state>-<request id>.json``: the name alone says what a count needs
     (when, how, which state), so a report lists these and never reads them."""
     stamp = received_at.astimezone(timezone.utc).strftime(DELIVERY_STAMP)
@@ -127,7 +127,7 @@ def delivery_key(prefix: str, kind: str, callback_id: Optional[str], state: Opti
     return f"{deliveries_prefix(prefix, kind, callback_id)}{name}"
 
 
-def parse_delivery_key(prefix: str, key: str) -> Optional[DeliveryName]:
+def parse_delivery_key(prefix: str, key: str) -> DeliveryName | None:
     """The inverse of ``delivery_key``; None for any other key (an archived body, …)."""
     parts = key[len(prefix):].split("/") if key.startswith(prefix) else []
     if len(parts) != 4 or f"{parts[2]}/" != DELIVERIES or not parts[3].endswith(".json"):
@@ -151,12 +151,12 @@ def is_delivery_key(prefix: str, key: str) -> bool:
 # ---------------------------------------------------------------- processed markers
 
 
-def marker_prefix_of(prefix: str, kind: str, callback_id: Optional[str]) -> str:
+def marker_prefix_of(prefix: str, kind: str, callback_id: str | None) -> str:
     """Every marker (leases, done, checkpoints) of one job, run or review, all states."""
     return f"{prefix}{kind}/{encode_id(callback_id)}/"
 
 
-def marker_base(prefix: str, kind: str, callback_id: Optional[str], state: Optional[str]) -> str:
+def marker_base(prefix: str, kind: str, callback_id: str | None, state: str | None) -> str:
     return f"{marker_prefix_of(prefix, kind, callback_id)}{encode_id(state or 'none')}/"
 
 
@@ -180,7 +180,7 @@ def job_index_part_key(index_key: str, number: int, count: int) -> str:
     return f"{stem}.part-{number:05d}.json"
 
 
-def event_id(kind: str, callback_id: Optional[str], state: Optional[str]) -> str:
+def event_id(kind: str, callback_id: str | None, state: str | None) -> str:
     """The stable id downstream consumers dedupe on: the identity the markers use."""
     identity = f"{kind}\n{callback_id or ''}\n{state or ''}".encode("utf-8", "surrogatepass")
     return "ev-" + hashlib.sha256(identity).hexdigest()[:32]
@@ -194,7 +194,7 @@ def sweep_cursor_key(marker_prefix: str, spec_digest: str) -> str:
     return f"{marker_prefix}_sweep/{encode_id(spec_digest)}/cursor.json"
 
 
-def sweep_summary_key(index_prefix: str, when: datetime, request_id: Optional[str]) -> str:
+def sweep_summary_key(index_prefix: str, when: datetime, request_id: str | None) -> str:
     """One summary per sweep invocation: ``sweeps/<UTC date>/<HHMMSS>-<request id>.json``."""
     stamp = when.astimezone(timezone.utc)
     return f"{index_prefix}sweeps/{stamp:%Y-%m-%d}/{stamp:%H%M%S}-{encode_id(request_id)}.json"

@@ -54,7 +54,7 @@ def error(message: str, /, **fields: Any) -> None:
 
 def unhandled(exc: BaseException, /, **fields: Any) -> None:
     """An ERROR line for a bug, with its trace: the one way every entry reports one."""
-    import traceback  # noqa: PLC0415 - only bugs pay for it
+    import traceback  # only bugs pay for it
 
     error("unhandled error", error_type=type(exc).__name__,
           trace="".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)), **fields)

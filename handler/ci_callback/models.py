@@ -6,25 +6,26 @@ start stays cheap. ``to_dict()`` is the public, JSON-able contract.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, ClassVar
 
 from .kinds import JOB, MODERATION, WORKFLOW  # noqa: F401 - re-exported: models.JOB …
 from .times import iso
 
-Number = Union[int, float]
+Number = int | float
 
 
 @dataclass(frozen=True)
 class ObjectRef:
     """One COS object: where an input came from or an output went."""
 
-    bucket: Optional[str]
-    region: Optional[str]
-    key: Optional[str]
+    bucket: str | None
+    region: str | None
+    key: str | None
 
-    def to_dict(self) -> Dict[str, Optional[str]]:
+    def to_dict(self) -> dict[str, str | None]:
         return {"bucket": self.bucket, "region": self.region, "object": self.key}
 
 
@@ -32,12 +33,12 @@ class ObjectRef:
 class WorkflowRef:
     """The workflow run that triggered a job, when one did."""
 
-    name: Optional[str]
-    run_id: Optional[str]
-    workflow_id: Optional[str]
-    workflow_name: Optional[str]
+    name: str | None
+    run_id: str | None
+    workflow_id: str | None
+    workflow_name: str | None
 
-    def to_dict(self) -> Dict[str, Optional[str]]:
+    def to_dict(self) -> dict[str, str | None]:
         return {
             "name": self.name,
             "run_id": self.run_id,
@@ -50,16 +51,16 @@ class WorkflowRef:
 class ImageInfo:
     """Image facts CI reports for PicProcess originals and results."""
 
-    format: Optional[str] = None
-    width: Optional[int] = None
-    height: Optional[int] = None
-    quality: Optional[int] = None
-    size: Optional[int] = None
-    etag: Optional[str] = None
-    orientation: Optional[int] = None
-    ave: Optional[str] = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    quality: int | None = None
+    size: int | None = None
+    etag: str | None = None
+    orientation: int | None = None
+    ave: str | None = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "width": self.width,
@@ -72,75 +73,40 @@ class ImageInfo:
         }
 
 
-@dataclass(frozen=True)
-class SmartCoverResult:
-    """SmartCover: the cover images CI picked, and the settings it used."""
+class JobDetails:
+    """A job Tag's typed result, ``JobCallback.details``: one subclass per Tag, each in its own
+    module of ``ci_callback.results`` (the Tag registry), with its parser, its index fields and
+    how it shrinks for index part documents. Pure data: no I/O."""
 
-    tag: ClassVar[str] = "SmartCover"
-    covers: Tuple[ObjectRef, ...]
-    count: Optional[int] = None
-    format: Optional[str] = None
-    width: Optional[int] = None
-    height: Optional[int] = None
-    delete_duplicates: Optional[bool] = None
+    rank: ClassVar[int] = 0  # registry order: a Tag's own view (0), then the fallbacks
+    tags: ClassVar[tuple[str, ...]] = ()  # the Tags this view is for
+    output_fields: ClassVar[tuple[str, ...]] = ()  # to_dict() keys that list outputs (not kept in index parts)
 
-    def to_dict(self) -> Dict[str, Any]:
-        return {
-            "type": "SmartCoverResult",
-            "covers": [c.to_dict() for c in self.covers],
-            "count": self.count,
-            "format": self.format,
-            "width": self.width,
-            "height": self.height,
-            "delete_duplicates": self.delete_duplicates,
-        }
+    @classmethod
+    def matches(cls, tag: str | None, operation: Mapping[str, Any]) -> bool:
+        return tag in cls.tags
 
+    @classmethod
+    def from_operation(cls, operation: Mapping[str, Any], files: tuple[ObjectRef, ...],
+                       md5: Mapping[str, str]) -> JobDetails:
+        """Read the job's ``Operation`` section; FILES are its outputs, MD5 their digests."""
+        raise NotImplementedError
 
-@dataclass(frozen=True)
-class PicProcessResult:
-    """PicProcess: the processed image and what CI measured before and after."""
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
 
-    tag: ClassVar[str] = "PicProcess"
-    output: Optional[ObjectRef]
-    original: ImageInfo
-    processed: ImageInfo
+    def index_fields(self) -> dict[str, Any]:
+        """Top-level fields this Tag adds to the job's index document."""
+        return {}
 
-    def to_dict(self) -> Dict[str, Any]:
-        return {
-            "type": "PicProcessResult",
-            "output": self.output.to_dict() if self.output else None,
-            "original": self.original.to_dict(),
-            "processed": self.processed.to_dict(),
-        }
+    def without_outputs(self) -> JobDetails:
+        """The same view without its per-output lists (a large job keeps those in index parts)."""
+        return self
 
+    def output_md5(self) -> Mapping[str, str]:
+        """Output key → MD5, where CI reports them."""
+        return {}
 
-@dataclass(frozen=True)
-class MediaResult:
-    """Any media Tag (Transcode, Snapshot, Segment, …): its files and their MD5s."""
-
-    files: Tuple[ObjectRef, ...]
-    md5: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {
-            "type": "MediaResult",
-            "files": [f.to_dict() for f in self.files],
-            "md5": dict(self.md5),
-        }
-
-
-@dataclass(frozen=True)
-class GenericResult:
-    """A Tag this version has no dedicated view for; its outputs are still listed."""
-
-    files: Tuple[ObjectRef, ...]
-    sections: Tuple[str, ...] = ()
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"type": "GenericResult", "files": [f.to_dict() for f in self.files], "sections": list(self.sections)}
-
-
-JobDetails = Union[SmartCoverResult, PicProcessResult, MediaResult, GenericResult]
 
 
 @dataclass(frozen=True)
@@ -150,20 +116,20 @@ class JobCallback:
     kind: ClassVar[str] = JOB
     event: str
     job_id: str
-    tag: Optional[str]
-    state: Optional[str]
-    code: Optional[str]
-    message: Optional[str]
+    tag: str | None
+    state: str | None
+    code: str | None
+    message: str | None
     input: ObjectRef
-    outputs: Tuple[ObjectRef, ...]
+    outputs: tuple[ObjectRef, ...]
     details: JobDetails
-    workflow: Optional[WorkflowRef] = None
+    workflow: WorkflowRef | None = None
     cos_headers: Mapping[str, str] = field(default_factory=dict)
-    queue_id: Optional[str] = None
-    created_at: Optional[datetime] = None
-    started_at: Optional[datetime] = None
-    ended_at: Optional[datetime] = None
-    user_data: Optional[str] = None
+    queue_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    user_data: str | None = None
     legacy: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -175,7 +141,7 @@ class JobCallback:
     def succeeded(self) -> bool:
         return self.state == "Success"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "event": self.event,
@@ -202,19 +168,19 @@ class JobCallback:
 class WorkflowTask:
     """One node of a workflow run."""
 
-    type: Optional[str]
-    state: Optional[str]
-    job_id: Optional[str]
-    name: Optional[str]
-    template_id: Optional[str]
-    template_name: Optional[str]
-    created_at: Optional[datetime]
-    ended_at: Optional[datetime]
-    code: Optional[str] = None
-    message: Optional[str] = None
-    outputs: Tuple[str, ...] = ()
+    type: str | None
+    state: str | None
+    job_id: str | None
+    name: str | None
+    template_id: str | None
+    template_name: str | None
+    created_at: datetime | None
+    ended_at: datetime | None
+    code: str | None = None
+    message: str | None = None
+    outputs: tuple[str, ...] = ()
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.type,
             "state": self.state,
@@ -237,13 +203,13 @@ class WorkflowCallback:
     kind: ClassVar[str] = WORKFLOW
     event: str
     run_id: str
-    workflow_id: Optional[str]
-    workflow_name: Optional[str]
-    state: Optional[str]
+    workflow_id: str | None
+    workflow_name: str | None
+    state: str | None
     input: ObjectRef
-    tasks: Tuple[WorkflowTask, ...]
+    tasks: tuple[WorkflowTask, ...]
     cos_headers: Mapping[str, str] = field(default_factory=dict)
-    created_at: Optional[datetime] = None
+    created_at: datetime | None = None
     legacy: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -259,7 +225,7 @@ class WorkflowCallback:
     def succeeded(self) -> bool:
         return self.state == "Success"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "event": self.event,
@@ -280,36 +246,36 @@ class ModerationCallback:
     """A content-moderation callback, Simple or Detail form, or the console's test request."""
 
     kind: ClassVar[str] = MODERATION
-    event: Optional[str]
+    event: str | None
     form: str  # "simple" or "detail"
-    job_id: Optional[str]
-    state: Optional[str]
-    result: Optional[int]
-    label: Optional[str]
-    score: Optional[Number]
+    job_id: str | None
+    state: str | None
+    result: int | None
+    label: str | None
+    score: Number | None
     input: ObjectRef
-    url: Optional[str] = None
-    code: Optional[int] = None
-    message: Optional[str] = None
+    url: str | None = None
+    code: int | None = None
+    message: str | None = None
     is_test: bool = False
     categories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cos_headers: Mapping[str, str] = field(default_factory=dict)
-    created_at: Optional[datetime] = None
+    created_at: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def id(self) -> Optional[str]:
+    def id(self) -> str | None:
         return self.job_id
 
     @property
-    def tag(self) -> Optional[str]:
+    def tag(self) -> str | None:
         return self.event
 
     @property
     def succeeded(self) -> bool:
         return self.state == "Success"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "event": self.event,
@@ -330,4 +296,4 @@ class ModerationCallback:
         }
 
 
-Callback = Union[JobCallback, WorkflowCallback, ModerationCallback]
+Callback = JobCallback | WorkflowCallback | ModerationCallback

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .errors import NotifyError
 from .settings import Credentials, Settings
@@ -28,19 +29,19 @@ TIMEOUT_SECONDS = 5.0
 MIN_START_SECONDS = 0.2  # an Invoke needs this much time left to be worth sending
 
 # (function, namespace, qualifier, client_context) -> request id
-LocalInvoke = Callable[[str, str, Optional[str], str], Optional[str]]
-_local: Optional[LocalInvoke] = None
+LocalInvoke = Callable[[str, str, str | None, str], str | None]
+_local: LocalInvoke | None = None
 
 
-def set_local_invoke(invoke: Optional[LocalInvoke]) -> None:
+def set_local_invoke(invoke: LocalInvoke | None) -> None:
     """Send every invoke to INVOKE instead of the SCF API (None: back to the API)."""
     global _local
     _local = invoke
 
 
 class Scf:
-    def __init__(self, settings: Settings, credentials: Optional[Credentials], region: Optional[str],
-                 deadline: Optional[float] = None) -> None:
+    def __init__(self, settings: Settings, credentials: Credentials | None, region: str | None,
+                 deadline: float | None = None) -> None:
         self.settings = settings
         self.credentials = credentials
         self.region = region or settings.region or "ap-guangzhou"
@@ -52,17 +53,17 @@ class Scf:
             return TIMEOUT_SECONDS
         remaining = self.deadline - time.monotonic()
         if remaining < MIN_START_SECONDS:
-            raise NotifyError(f"invoke {function}: no time left before the deadline", True)
+            raise NotifyError(f"invoke {function}: no time left before the deadline", transient=True)
         return min(TIMEOUT_SECONDS, remaining)
 
     def _client(self, timeout: float) -> Any:
-        from tencentcloud.common import credential  # noqa: PLC0415
-        from tencentcloud.common.profile.client_profile import ClientProfile  # noqa: PLC0415
-        from tencentcloud.common.profile.http_profile import HttpProfile  # noqa: PLC0415
-        from tencentcloud.scf.v20180416 import scf_client  # noqa: PLC0415
+        from tencentcloud.common import credential
+        from tencentcloud.common.profile.client_profile import ClientProfile
+        from tencentcloud.common.profile.http_profile import HttpProfile
+        from tencentcloud.scf.v20180416 import scf_client
 
         if self.credentials is None:
-            raise NotifyError("no credentials for the SCF call (TENCENTCLOUD_SECRETID/SECRETKEY unset)", False)
+            raise NotifyError("no credentials for the SCF call (TENCENTCLOUD_SECRETID/SECRETKEY unset)", transient=False)
         cred = credential.Credential(self.credentials.secret_id, self.credentials.secret_key, self.credentials.token)
         endpoint = self.settings.scf_endpoint
         if endpoint:
@@ -74,8 +75,8 @@ class Scf:
             http = HttpProfile(endpoint=SCF_HOST, reqTimeout=timeout)
         return scf_client.ScfClient(cred, self.region, ClientProfile(httpProfile=http))
 
-    def invoke(self, function: str, payload: Mapping[str, Any], namespace: Optional[str] = None,
-               qualifier: Optional[str] = None) -> Optional[str]:
+    def invoke(self, function: str, payload: Mapping[str, Any], namespace: str | None = None,
+               qualifier: str | None = None) -> str | None:
         """Fire-and-forget invoke; returns the API request id."""
         context = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
         if len(context.encode("utf-8")) > CLIENT_CONTEXT_LIMIT:
@@ -86,10 +87,10 @@ class Scf:
         namespace = namespace or self.settings.notify_namespace
         if _local is not None:
             return _local(function, namespace, qualifier, context)
-        from tencentcloud.common.exception.tencent_cloud_sdk_exception import (  # noqa: PLC0415
+        from tencentcloud.common.exception.tencent_cloud_sdk_exception import (
             TencentCloudSDKException,
         )
-        from tencentcloud.scf.v20180416 import models  # noqa: PLC0415
+        from tencentcloud.scf.v20180416 import models
 
         request = models.InvokeRequest()
         request.FunctionName = function
@@ -103,7 +104,7 @@ class Scf:
         except TencentCloudSDKException as exc:
             code = exc.get_code() or ""
             transient = code.startswith(("InternalError", "RequestLimitExceeded", "ClientNetworkError", "ResourceUnavailable"))
-            raise NotifyError(f"invoke {function} failed: {code}", transient) from None
+            raise NotifyError(f"invoke {function} failed: {code}", transient=transient) from None
         return getattr(response, "RequestId", None)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import chain, idempotency, inbox, keys, log, policy
 from .context import Invocation
-from .errors import REFUSED_BY_SDK, HttpError, InvalidCallback, NotifyError, StorageError, VerificationFailed
+from .errors import REFUSED_BY_SDK, InvalidCallback, NotifyError, StorageError, VerificationFailed
 from .http import HttpRequest, HttpResponse
 from .models import Callback
 from .parse import parse_callback
@@ -81,13 +81,9 @@ def _reason(status: str) -> str:
 
 def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, router: Router) -> HttpResponse:
     settings = inv.settings
-    if inv.services is None:
-        from .services import Services  # noqa: PLC0415 - the adapters load with the first real callback
-
-        inv.services = Services.from_env(settings, inv.deadline, policy.callback_region(callback))
-    storage = inv.services.storage
+    storage = inv.adapters.storage
+    storage.learn_regions(policy.named_regions(callback))  # every COS call below goes where its bucket is
     bucket = policy.home_bucket(settings, callback)
-    region = policy.callback_region(callback) if bucket == callback.input.bucket else None
 
     # 1. The durable inbox, in parallel with the claim (they do not depend on each other):
     #    nothing *acts* before both succeeded, and a failed archive gives the lease back.
@@ -105,9 +101,9 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             # the source it first arrived by (the replay's own delivery record says "replay").
             if inv.source != "replay":
                 document = inbox.archive_document(request, callback, digest, inv.source)
-                archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
+                archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document)
                 del document  # the task holds it until written
-            delivery = _record_delivery(inv, bucket, region, callback, digest, archive_key)
+            delivery = _record_delivery(inv, bucket, callback, digest, archive_key)
 
     def archive_failed() -> StorageError | None:
         nonlocal delivery
@@ -123,7 +119,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
 
     # 2. Optional verification against CI's own record of the job or run.
     if settings.verify_jobs:
-        from .verify import verify  # noqa: PLC0415 - only when enabled
+        from .verify import verify  # only when enabled
 
         try:
             verify(callback, inv)
@@ -166,7 +162,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
         inv.resume, inv.step = previous.get("tasks"), int(previous.get("step") or 1) + 1
         log.info("resuming from a checkpoint", step=inv.step, done=(inv.resume or {}).get("done"),
                  **describe(callback))
-    origin = chain.Origin(bucket, region, archive_key if archived else None, digest, lease, previous)
+    origin = chain.Origin(bucket, archive_key if archived else None, digest, lease, previous)
     return conclude(callback, inv, origin, lambda: dispatch(callback, inv, router))
 
 
@@ -218,7 +214,7 @@ def _done_summary(inv: Invocation) -> dict[str, Any]:
     return {"request_id": inv.request_id, "source": inv.source, "steps": inv.step, "notify": notify}
 
 
-def _record_delivery(inv: Invocation, bucket: str, region: str | None, callback: Callback, digest: str,
+def _record_delivery(inv: Invocation, bucket: str, callback: Callback, digest: str,
                      archive_key: str) -> Future[None]:
     """Start writing this delivery's record beside the archived body, in parallel with the
     archive write, so it costs no round trip on the critical path. Part of "archive"."""
@@ -228,7 +224,7 @@ def _record_delivery(inv: Invocation, bucket: str, region: str | None, callback:
                             received, inv.request_id)
     document = inbox.delivery_document(callback, inv.source, inv.request_id, received, digest, archive_key)
     inv.fields["delivery_key"] = key
-    return inv.adapters.pool.submit(inv.adapters.storage.put_json, bucket, key, document, region)
+    return inv.adapters.pool.submit(inv.adapters.storage.put_json, bucket, key, document)
 
 
 def _settle(delivery: Future[None], callback: Callback) -> None:
@@ -264,20 +260,9 @@ def hand_over(callback: Callback, inv: Invocation, origin: chain.Origin) -> Http
 
 def continue_chain(event: dict[str, Any], inv: Invocation) -> HttpResponse:
     """A continuation event: resume the job its checkpoint describes, from where it stopped."""
-    from . import actions  # noqa: PLC0415 - the built-in job work is what continues
+    from . import actions  # the built-in job work is what continues
 
-    spec = event.get("ci_callback", {}).get("continuation") if isinstance(event.get("ci_callback"), dict) else None
-    kind = spec.get("for", "job") if isinstance(spec, dict) else "job"
-    if kind != "job":
-        resume = chain.RESUMERS.get(str(kind))
-        if resume is None or not isinstance(spec, dict):
-            raise HttpError(400, "not a continuation event of this function")
-        return resume(spec, inv)
     pointer = chain.pointer(event, inv.settings)
-    if inv.services is None:
-        from .services import Services  # noqa: PLC0415
-
-        inv.services = Services.from_env(inv.settings, inv.deadline, pointer.region)
     resumed = chain.load(inv, pointer)  # raises StorageError: SCF's async retry runs it again
     if isinstance(resumed, str):
         log.warn("continuation has nothing to do", reason=resumed, checkpoint=pointer.key, step=pointer.step)

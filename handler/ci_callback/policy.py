@@ -1,9 +1,8 @@
 """The bucket and region policy, in one place.
 
 Which buckets a callback may name (``CI_CALLBACK_ALLOWED_BUCKETS``), where our own
-documents go (the index bucket, else the first bucket the callback names), and which
-region a COS call uses: the input's own region when we write to the input's bucket,
-else the function's.
+documents go (the index bucket, else the first bucket the callback names). Regions are
+not decided here: the COS adapter has the one rule (``CosStorage.region_of``).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .errors import ActionSkipped, HttpError
-from .models import Callback, JobCallback, ObjectRef
+from .models import Callback, JobCallback
 from .settings import Settings
 from .sweepspec import SweepSpec
 
@@ -58,39 +57,25 @@ def home_bucket(settings: Settings, callback: Callback) -> str | None:
         return None
 
 
-def callback_region(callback: Callback) -> str | None:
-    """The region the callback's objects live in: the input's, else the first output's."""
-    region = callback.input.region
-    if not region and isinstance(callback, JobCallback) and callback.outputs:
-        region = callback.outputs[0].region
-    return region
+def named_regions(callback: Callback) -> Iterator[tuple[str | None, str | None]]:
+    """(bucket, region) pairs as the callback states them, for the COS adapter's region rule
+    (``CosStorage.learn_regions``): callers name buckets, never regions."""
+    yield callback.input.bucket, callback.input.region
+    if isinstance(callback, JobCallback):
+        for output in callback.outputs:
+            yield output.bucket, output.region
 
 
-def region_for(bucket: str, source: ObjectRef) -> str | None:
-    """SOURCE's region when we write to SOURCE's own bucket; else None (the function's)."""
-    return source.region if bucket == source.bucket else None
-
-
-def bucket_region(settings: Settings, bucket: str | None, hint: str | None = None) -> str | None:
-    """BUCKET's region: what the callback says (HINT), else ``CI_CALLBACK_BUCKET_REGIONS``,
-    else None (the function's). Workflow callbacks carry no region (WorkflowFinish samples)."""
-    if hint:
-        return hint
-    return next((region for name, region in settings.bucket_regions if name == bucket), None)
-
-
-def sweep_home(settings: Settings, spec: SweepSpec) -> tuple[str, str | None]:
+def sweep_home(settings: Settings, spec: SweepSpec) -> str:
     """Where a sweep keeps its cursor and summaries: the index bucket, else the first source's."""
-    bucket = settings.index_bucket or spec.sources[0].bucket
-    named = next((s.region for s in spec.sources if s.bucket == bucket), None)
-    return bucket, bucket_region(settings, bucket, named)
+    return settings.index_bucket or spec.sources[0].bucket
 
 
-def inbox_buckets(settings: Settings, spec: SweepSpec) -> tuple[tuple[str, str | None], ...]:
+def inbox_buckets(settings: Settings, spec: SweepSpec) -> tuple[str, ...]:
     """The buckets whose inbox a sweep re-drives: where archives go (``home_bucket``)."""
     if settings.index_bucket:
         return (sweep_home(settings, spec),)
-    return tuple((b, r) for b, r in spec.buckets if allowed(settings, b))
+    return tuple(dict.fromkeys(b for b, _ in spec.buckets if allowed(settings, b)))
 
 
 def rejects_bucket(settings: Settings) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from .settings import Credentials, Settings
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # both load on first use: a refused request imports neither
     from .notify import Scf
     from .storage import CosStorage
 
-_pool: Optional[ThreadPoolExecutor] = None
+_pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
 
@@ -28,34 +28,34 @@ def pool(size: int) -> ThreadPoolExecutor:
 
 
 class Services:
-    def __init__(self, settings: Settings, credentials: Optional[Credentials] = None,
-                 deadline: Optional[float] = None, region: Optional[str] = None) -> None:
+    def __init__(self, settings: Settings, credentials: Credentials | None = None,
+                 deadline: float | None = None) -> None:
         self.settings = settings
         self.credentials = credentials
         self.deadline = deadline
-        self.region = region or settings.region
         self._storage: CosStorage | None = None
         self._scf: Scf | None = None
 
     @classmethod
-    def from_env(cls, settings: Settings, deadline: Optional[float] = None, region: Optional[str] = None) -> Services:
-        return cls(settings, Credentials.from_env(), deadline, region)
+    def from_env(cls, settings: Settings, deadline: float | None = None) -> Services:
+        """The one way an invocation gets its adapters (``Invocation.adapters`` calls it)."""
+        return cls(settings, Credentials.from_env(), deadline)
 
     @property
     def storage(self) -> CosStorage:
         if self._storage is None:
-            from .storage import CosStorage  # noqa: PLC0415
+            from .storage import CosStorage
 
-            self._storage = CosStorage(self.settings, self.credentials, self.region, self.deadline)
+            self._storage = CosStorage(self.settings, self.credentials, None, self.deadline)
         return self._storage
 
     @property
     def scf(self) -> Scf:
         """The SCF adapter: the downstream notify and continuations."""
         if self._scf is None:
-            from .notify import Scf  # noqa: PLC0415
+            from .notify import Scf
 
-            self._scf = Scf(self.settings, self.credentials, self.region, self.deadline)
+            self._scf = Scf(self.settings, self.credentials, None, self.deadline)
         return self._scf
 
     notifier = scf  # the name it had when it only notified

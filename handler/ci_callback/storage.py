@@ -7,6 +7,9 @@
 - One client per container and credential set; explicit timeouts; bounded retries on
   5xx and network errors only, never past the invocation's deadline: no request starts
   when it could not end by then (``OutOfTime``), and each one's timeout ends there.
+- One region rule, here and nowhere else: callers name buckets, never regions. A bucket's
+  region is what a callback or sweep spec said of it (``learn_regions``), else
+  ``CI_CALLBACK_BUCKET_REGIONS``, else the function's own region (``region_of``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import budget
@@ -28,12 +32,12 @@ RETRIES = 2
 BACKOFF_SECONDS = (0.1, 0.3)
 
 
-_clients: Dict[Tuple[Any, ...], Any] = {}
+_clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(settings: Settings, credentials: Optional[Credentials], region: str, ci: bool = False,
-            timeout: Optional[float] = None) -> Any:
+def _client(settings: Settings, credentials: Credentials | None, region: str, ci: bool = False,
+            timeout: float | None = None) -> Any:
     """One CosS3Client per (region, endpoint, keys, timeout): rotated keys get a fresh client.
 
     ``timeout`` is only given near the invocation's deadline (see ``CosStorage._timeout``).
@@ -44,9 +48,9 @@ def _client(settings: Settings, credentials: Optional[Credentials], region: str,
     client = _clients.get(key)
     if client is not None:
         return client
-    from qcloud_cos import CosConfig, CosS3Client  # noqa: PLC0415 - heavy, only when acting
+    from qcloud_cos import CosConfig, CosS3Client  # heavy, only when acting
 
-    options: Dict[str, Any] = {"Region": region, "Timeout": timeout, "PoolMaxSize": 32, "PoolConnections": 4}
+    options: dict[str, Any] = {"Region": region, "Timeout": timeout, "PoolMaxSize": 32, "PoolConnections": 4}
     if credentials is not None:
         options.update(SecretId=credentials.secret_id, SecretKey=credentials.secret_key, Token=credentials.token)
     else:
@@ -90,14 +94,14 @@ def _network_error(exc: BaseException) -> bool:
     inside its ``except`` for a requests exception (cos_client.py), so the cause is the
     exception's context. Its other CosClientErrors (bucket format, empty key, Region
     required…) are raised before any I/O: nothing a retry can change."""
-    import requests  # noqa: PLC0415 - the SDK's own dependency, loaded with it
+    import requests  # the SDK's own dependency, loaded with it
 
     cause = exc.__context__
     return isinstance(cause, (requests.exceptions.RequestException, OSError))
 
 
 def _translate(exc: Exception, what: str) -> StorageError:
-    from qcloud_cos.cos_exception import CosClientError, CosServiceError  # noqa: PLC0415
+    from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
     if isinstance(exc, CosServiceError):
         status = exc.get_status_code()
@@ -129,30 +133,49 @@ class _Counter:
 class CosStorage:
     """Object storage as the actions see it: JSON documents, tags, write-once markers."""
 
-    def __init__(self, settings: Settings, credentials: Optional[Credentials] = None,
-                 region: Optional[str] = None, deadline: Optional[float] = None) -> None:
+    def __init__(self, settings: Settings, credentials: Credentials | None = None,
+                 region: str | None = None, deadline: float | None = None) -> None:
         self.settings = settings
         self.credentials = credentials
-        self.region = region or settings.region or "ap-guangzhou"
+        self.region = region or settings.region or "ap-guangzhou"  # the function's own region
         self.deadline = deadline
         self._counter = _Counter()
+        self._regions: dict[str, str] = {}  # bucket -> region, as callbacks and specs named it
+
+    def learn_regions(self, named: Iterable[tuple[str | None, str | None]]) -> None:
+        """What a callback, a sweep spec or a checkpoint says of buckets' regions, as (bucket,
+        region) pairs. The first word wins: a bucket has one region, and a later, different
+        claim is not allowed to move our writes."""
+        for bucket, region in named:
+            if bucket and region:
+                self._regions.setdefault(bucket, region)
+
+    def region_of(self, bucket: str) -> str:
+        """BUCKET's region: what was learned, else ``CI_CALLBACK_BUCKET_REGIONS``, else the
+        function's. A workflow callback names no region at all (WorkflowFinish, doc 460/80039),
+        which is why the setting exists."""
+        learned = self._regions.get(bucket)
+        if learned:
+            return learned
+        mapped = next((region for name, region in self.settings.bucket_regions if name == bucket), None)
+        return mapped or self.region
 
     @property
     def requests(self) -> int:
         """COS requests issued through this adapter and its ``until`` views (benchmarks read it)."""
         return self._counter.value
 
-    def until(self, deadline: Optional[float]) -> CosStorage:
+    def until(self, deadline: float | None) -> CosStorage:
         """The same adapter with an earlier deadline (fan-out work stops before the closing writes)."""
         if deadline is None or (self.deadline is not None and deadline >= self.deadline):
             return self
         view = CosStorage(self.settings, self.credentials, self.region, deadline)
-        view._counter = self._counter
+        view._counter, view._regions = self._counter, self._regions
         return view
 
     # -------------------------------------------------------------- plumbing
 
-    def _timeout(self) -> Optional[float]:
+    def _timeout(self) -> float | None:
         """The client timeout: TIMEOUT_SECONDS, or what is left before the deadline when less,
         rounded down (to 0.25 s steps, then 0.05 s, so the clients stay few); raises
         OutOfTime when a request started now could not end by the deadline."""
@@ -166,14 +189,15 @@ class CosStorage:
         steps = int(remaining * 4) / 4 or int(remaining * 20) / 20
         return max(steps, MIN_START_SECONDS)
 
-    def _call(self, what: str, region: Optional[str], operation: Callable[[Any], T], ci: bool = False) -> T:
+    def _call(self, what: str, bucket: str, operation: Callable[[Any], T], ci: bool = False) -> T:
+        region = self.region_of(bucket)
         for attempt in range(RETRIES + 1):
-            client = _client(self.settings, self.credentials, region or self.region, ci, self._timeout())
+            client = _client(self.settings, self.credentials, region, ci, self._timeout())
             self._counter.add()
             started = time.monotonic()
             try:
                 result = operation(client)
-            except Exception as exc:  # noqa: BLE001 - translated right here
+            except Exception as exc:  # translated right here
                 budget.METER.observe(time.monotonic() - started)  # slow failures count too
                 error = _translate(exc, what)
                 pause = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
@@ -188,12 +212,11 @@ class CosStorage:
 
     # -------------------------------------------------------------- objects
 
-    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream",
-                  region: Optional[str] = None) -> None:
-        self._call(f"put {bucket}/{key}", region,
+    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self._call(f"put {bucket}/{key}", bucket,
                    lambda c: c.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type))
 
-    def put_json(self, bucket: str, key: str, document: Mapping[str, Any], region: Optional[str] = None,
+    def put_json(self, bucket: str, key: str, document: Mapping[str, Any],
                  compact: bool = False) -> None:
         """COMPACT: no indentation, so the C encoder runs (large documents: a fraction of the memory)."""
         if compact:
@@ -202,36 +225,36 @@ class CosStorage:
             text = json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1)
         body = text.encode("utf-8")
         del text  # one encoded copy at a time
-        self.put_bytes(bucket, key, body, "application/json; charset=utf-8", region)
+        self.put_bytes(bucket, key, body, "application/json; charset=utf-8")
 
-    def get_bytes(self, bucket: str, key: str, region: Optional[str] = None) -> bytes:
+    def get_bytes(self, bucket: str, key: str) -> bytes:
         def read(client: Any) -> bytes:
             return bytes(client.get_object(Bucket=bucket, Key=key, KeySimplifyCheck=False)["Body"].get_raw_stream().read())
 
-        return self._call(f"get {bucket}/{key}", region, read)
+        return self._call(f"get {bucket}/{key}", bucket, read)
 
-    def get_json(self, bucket: str, key: str, region: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    def get_json(self, bucket: str, key: str) -> dict[str, Any] | None:
         """The JSON document at key, or None when there is none (or it is not JSON)."""
         try:
-            data = json.loads(self.get_bytes(bucket, key, region))
+            data = json.loads(self.get_bytes(bucket, key))
         except NotFound:
             return None
         except ValueError:
             return None
         return data if isinstance(data, dict) else None
 
-    def head(self, bucket: str, key: str, region: Optional[str] = None) -> Optional[Dict[str, str]]:
+    def head(self, bucket: str, key: str) -> dict[str, str] | None:
         try:
-            headers: Dict[str, str] = self._call(f"head {bucket}/{key}", region,
+            headers: dict[str, str] = self._call(f"head {bucket}/{key}", bucket,
                                                  lambda c: c.head_object(Bucket=bucket, Key=key))
             return headers
         except NotFound:
             return None
 
-    def delete(self, bucket: str, key: str, region: Optional[str] = None) -> None:
-        self._call(f"delete {bucket}/{key}", region, lambda c: c.delete_object(Bucket=bucket, Key=key))
+    def delete(self, bucket: str, key: str) -> None:
+        self._call(f"delete {bucket}/{key}", bucket, lambda c: c.delete_object(Bucket=bucket, Key=key))
 
-    def create_once(self, bucket: str, key: str, document: Mapping[str, Any], region: Optional[str] = None) -> bool:
+    def create_once(self, bucket: str, key: str, document: Mapping[str, Any]) -> bool:
         """Write ``key`` only if it does not exist yet. True if we wrote it.
 
         The one conditional write in the project: ``x-cos-forbid-overwrite: true``, COS's
@@ -251,20 +274,20 @@ class CosStorage:
             )
 
         try:
-            self._call(f"create {bucket}/{key}", region, put)
+            self._call(f"create {bucket}/{key}", bucket, put)
         except AlreadyExists:
             return False
         return True
 
-    def list_keys(self, bucket: str, prefix: str, region: Optional[str] = None,
-                  start_after: str = "") -> Iterator[Tuple[str, Optional[str]]]:
+    def list_keys(self, bucket: str, prefix: str,
+                  start_after: str = "") -> Iterator[tuple[str, str | None]]:
         """Yield ``(key, last_modified)`` under prefix, following pagination (after START_AFTER)."""
         marker = start_after
         while True:
-            def page_of(client: Any, marker: str = marker) -> Dict[str, Any]:
+            def page_of(client: Any, marker: str = marker) -> dict[str, Any]:
                 return dict(client.list_objects(Bucket=bucket, Prefix=prefix, Marker=marker, MaxKeys=1000))
 
-            page = self._call(f"list {bucket}/{prefix}", region, page_of)
+            page = self._call(f"list {bucket}/{prefix}", bucket, page_of)
             contents = page.get("Contents") or []
             if isinstance(contents, dict):
                 contents = [contents]
@@ -274,16 +297,17 @@ class CosStorage:
                 return
             marker = page.get("NextMarker") or contents[-1].get("Key")
 
-    def query_ci(self, method: str, region: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
-        """A CI query API call (``ci_get_media_jobs`` …) on the CI endpoint. Trusted, signed."""
-        return self._call(f"CI {method}", region, lambda c: getattr(c, method)(**kwargs), ci=True) or {}
+    def query_ci(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """A CI API call (``ci_get_media_jobs`` …) on the CI endpoint, in its ``Bucket``'s region."""
+        bucket = str(kwargs.get("Bucket") or "")
+        return self._call(f"CI {method}", bucket, lambda c: getattr(c, method)(**kwargs), ci=True) or {}
 
     # -------------------------------------------------------------- tags
 
-    def get_tags(self, bucket: str, key: str, region: Optional[str] = None) -> Dict[str, str]:
-        response = self._call(f"get tags {bucket}/{key}", region,
+    def get_tags(self, bucket: str, key: str) -> dict[str, str]:
+        response = self._call(f"get tags {bucket}/{key}", bucket,
                               lambda c: c.get_object_tagging(Bucket=bucket, Key=key))
-        tags: Dict[str, str] = {}
+        tags: dict[str, str] = {}
         tag_set = (response or {}).get("TagSet") or {}
         items: Any = tag_set.get("Tag") or [] if isinstance(tag_set, dict) else []
         if isinstance(items, dict):
@@ -293,7 +317,7 @@ class CosStorage:
                 tags[str(item["Key"])] = "" if item.get("Value") is None else str(item["Value"])
         return tags
 
-    def put_tags(self, bucket: str, key: str, tags: Mapping[str, str], region: Optional[str] = None) -> None:
+    def put_tags(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
         tagging = {"TagSet": {"Tag": [{"Key": k, "Value": v} for k, v in tags.items()]}}
-        self._call(f"put tags {bucket}/{key}", region,
+        self._call(f"put tags {bucket}/{key}", bucket,
                    lambda c: c.put_object_tagging(Bucket=bucket, Key=key, Tagging=tagging))

@@ -19,21 +19,20 @@ Facts relied on (tencent-facts.md, cos-python-sdk-v5 1.9.44 ``cos_client.py``):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from .times import BEIJING, parse_time
 
 # Job states from the JobsDetail tables ("Submitted, Running, Success, Failed, Pause, Cancel").
-FINAL_STATES = frozenset({"Success", "Failed", "Cancel"})
 PENDING_STATES = frozenset({"Submitted", "Running", "Pause"})
 
 PROCESS = "process"
 RUNNING = "running"  # not final yet: left alone, a later sweep (or its callback) takes it
 SETTLING = "settling"  # ended moments ago: its callback is probably in flight
 BEFORE = "before-window"  # ended before the lookback: an earlier sweep's business
-VERDICTS = (PROCESS, RUNNING, SETTLING, BEFORE)
 
 CLOCK_SKEW = timedelta(minutes=5)  # CI's clock and ours may disagree a little
 
@@ -148,7 +147,6 @@ def run_body(execution: Mapping[str, Any], bucket: str, region: str) -> bytes:
 
 LIST = "list"
 INBOX = "inbox"
-DONE = "done"
 
 
 @dataclass

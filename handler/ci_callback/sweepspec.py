@@ -26,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 from .errors import InvalidSweepSpec
 
@@ -89,7 +90,7 @@ class WorkflowSource:
         return {"bucket": self.bucket, "region": self.region, "workflow": self.workflow}
 
 
-Source = Union[JobSource, WorkflowSource]
+Source = JobSource | WorkflowSource
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def _source(value: object, where: str) -> Source:
     return JobSource(bucket, region, ident, tags, pic=kind == "pic_queue")
 
 
-def _document(message: Union[str, bytes, Mapping[str, Any]]) -> object:
+def _document(message: str | bytes | Mapping[str, Any]) -> object:
     if isinstance(message, Mapping):
         return dict(message)
     if isinstance(message, str):
@@ -248,7 +249,7 @@ def _document(message: Union[str, bytes, Mapping[str, Any]]) -> object:
         raise InvalidSweepSpec(f"the sweep spec is not JSON: {str(exc)[:80]}") from None
 
 
-def parse_spec(message: Union[str, bytes, Mapping[str, Any]]) -> SweepSpec:
+def parse_spec(message: str | bytes | Mapping[str, Any]) -> SweepSpec:
     """Read a timer Message (or an already decoded object) into a SweepSpec.
 
     Raises InvalidSweepSpec, with one line naming the field, for anything else.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Optional
 
 # 2022-06-30T15:29:42+0800, 2021-09-14 15:00:26+0800, 2022-08-03T18:45:50+08:00, …Z
 _STAMP = re.compile(
@@ -26,7 +25,7 @@ def _zone(sign: str, hours: str, minutes: str) -> timezone:
     return zone
 
 
-def parse_time(value: object, naive: timezone = BEIJING) -> Optional[datetime]:
+def parse_time(value: object, naive: timezone = BEIJING) -> datetime | None:
     """Return an aware datetime, or None for empty, ``-`` or unreadable values.
 
     A stamp without an offset is read in NAIVE's zone: CI's are Beijing time.
@@ -52,5 +51,5 @@ def parse_time(value: object, naive: timezone = BEIJING) -> Optional[datetime]:
         return None
 
 
-def iso(value: Optional[datetime]) -> Optional[str]:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None

@@ -7,7 +7,8 @@ runs on every cold start before any token is checked, so it imports nothing.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
+from typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 

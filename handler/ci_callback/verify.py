@@ -7,9 +7,9 @@ forged callback cannot pass unless CI itself reports the same job.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
-from . import policy
 from .context import Invocation
 from .errors import NotFound, StorageError, VerificationFailed
 from .models import Callback, JobCallback, WorkflowCallback
@@ -21,7 +21,7 @@ def _first_record(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _same(what: str, claimed: Optional[str], recorded: Any) -> None:
+def _same(what: str, claimed: str | None, recorded: Any) -> None:
     recorded = recorded if isinstance(recorded, str) else None
     if claimed and recorded and claimed != recorded:
         raise VerificationFailed(f"{what} is {claimed!r} in the callback but {recorded!r} in CI")
@@ -29,19 +29,18 @@ def _same(what: str, claimed: Optional[str], recorded: Any) -> None:
         raise VerificationFailed(f"CI reports no {what}")
 
 
-def _query(inv: Invocation, method: str, bucket: str, region: str | None, **ids: str) -> Mapping[str, Any]:
-    """Ask CI in the bucket's region: the callback's own, else CI_CALLBACK_BUCKET_REGIONS, else
-    the function's. Workflow callbacks name no region (WorkflowFinish samples).
+def _query(inv: Invocation, method: str, bucket: str, **ids: str) -> Mapping[str, Any]:
+    """Ask CI in the bucket's region (the COS adapter's one rule, ``CosStorage.region_of``).
 
     An unknown job is a 200 with ``NonExistJobIds`` (tencent-facts.md), so a 404 is no "not
     found": most likely the bucket lives in another region. It is kept transient, so the
     callback is archived and answered 503 rather than rejected.
     """
-    region = policy.bucket_region(inv.settings, bucket, region)
+    storage = inv.adapters.storage
     try:
-        return inv.adapters.storage.query_ci(method, region, Bucket=bucket, **ids)
+        return storage.query_ci(method, Bucket=bucket, **ids)
     except NotFound as exc:
-        where = region or inv.settings.region or "the function's region"
+        where = storage.region_of(bucket)
         raise StorageError(f"{exc}: is {bucket} in {where}? (CI_CALLBACK_BUCKET_REGIONS)", status=404,
                            code="NoSuchBucket", transient=True) from None
 
@@ -52,7 +51,7 @@ def verify(callback: Callback, inv: Invocation) -> None:
         if not bucket:
             raise VerificationFailed("the callback names no input bucket to query")
         method = "ci_get_media_pic_jobs" if callback.tag == "PicProcess" else "ci_get_media_jobs"
-        response = _query(inv, method, bucket, callback.input.region, JobIDs=callback.job_id)
+        response = _query(inv, method, bucket, JobIDs=callback.job_id)
         record = _first_record(response.get("JobsDetail"))
         if not record or record.get("JobId") != callback.job_id:
             raise VerificationFailed(f"job {callback.job_id} does not exist in CI")
@@ -62,7 +61,7 @@ def verify(callback: Callback, inv: Invocation) -> None:
     elif isinstance(callback, WorkflowCallback):
         if not bucket:
             raise VerificationFailed("the callback names no input bucket to query")
-        response = _query(inv, "ci_get_workflowexecution", bucket, callback.input.region, RunId=callback.run_id)
+        response = _query(inv, "ci_get_workflowexecution", bucket, RunId=callback.run_id)
         record = _first_record(response.get("WorkflowExecution"))
         if not record or record.get("RunId") != callback.run_id:
             raise VerificationFailed(f"workflow run {callback.run_id} does not exist in CI")
