@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from .errors import ActionSkipped, HttpError
 from .models import Callback, JobCallback
 from .settings import Settings
-from .sweepspec import SweepSpec
 
 
 def allowed(settings: Settings, bucket: str | None) -> bool:
@@ -64,18 +63,6 @@ def named_regions(callback: Callback) -> Iterator[tuple[str | None, str | None]]
     if isinstance(callback, JobCallback):
         for output in callback.outputs:
             yield output.bucket, output.region
-
-
-def sweep_home(settings: Settings, spec: SweepSpec) -> str:
-    """Where a sweep keeps its cursor and summaries: the index bucket, else the first source's."""
-    return settings.index_bucket or spec.sources[0].bucket
-
-
-def inbox_buckets(settings: Settings, spec: SweepSpec) -> tuple[str, ...]:
-    """The buckets whose inbox a sweep re-drives: where archives go (``home_bucket``)."""
-    if settings.index_bucket:
-        return (sweep_home(settings, spec),)
-    return tuple(dict.fromkeys(b for b, _ in spec.buckets if allowed(settings, b)))
 
 
 def rejects_bucket(settings: Settings) -> str | None:

@@ -32,6 +32,7 @@ from .models import Callback
 from .parse import parse_callback
 from .pipeline import process
 from .runner import run_item
+from .settings import Settings
 from .sweepspec import JobSource, Stream, SweepSpec, WorkflowSource, parse_spec
 from .times import parse_time
 
@@ -93,13 +94,25 @@ def run_sweep(spec: SweepSpec, cursor: sweep.Cursor | None, inv: Invocation, rou
             return run.summary, cursor
         cursor.stream, cursor.token = cursor.stream + 1, None
     cursor.phase = sweep.INBOX
-    buckets = policy.inbox_buckets(inv.settings, spec) if spec.inbox else ()
+    buckets = inbox_buckets(inv.settings, spec) if spec.inbox else ()
     while cursor.bucket < len(buckets):
         if _redrive(run, buckets[cursor.bucket], cursor):
             return run.summary, cursor
         cursor.bucket, cursor.marker = cursor.bucket + 1, ""
     run.summary.complete = True
     return run.summary, None
+
+
+def sweep_home(settings: Settings, spec: SweepSpec) -> str:
+    """Where a sweep keeps its cursor and summaries: the index bucket, else the first source's."""
+    return settings.index_bucket or spec.sources[0].bucket
+
+
+def inbox_buckets(settings: Settings, spec: SweepSpec) -> tuple[str, ...]:
+    """The buckets whose inbox a sweep re-drives: where archives go (``policy.home_bucket``)."""
+    if settings.index_bucket:
+        return (sweep_home(settings, spec),)
+    return tuple(dict.fromkeys(b for b, _ in spec.buckets if policy.allowed(settings, b)))
 
 
 # ---------------------------------------------------------------- listing
@@ -335,7 +348,7 @@ def handle_timer(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
         return {"ok": False, "status": "rejected", "reason": str(exc)}
     storage = inv.adapters.storage
     storage.learn_regions((source.bucket, source.region) for source in spec.sources)
-    home = policy.sweep_home(settings, spec)
+    home = sweep_home(settings, spec)
     cursor_key = keys.sweep_cursor_key(settings.marker_prefix, spec.digest)
     try:
         saved = sweep.Cursor.from_json(storage.get_json(home, cursor_key), spec.digest)
