@@ -80,7 +80,7 @@ def handle(
         return _answer_with(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
     scf_context = context if isinstance(context, dict) else None
-    inv = Invocation(settings=settings, services=services, deadline=budget.deadline_of(context, started),
+    inv = Invocation(settings=settings, attached=services, deadline=budget.deadline_of(context, started),
                      started=started, scf=dict(scf_context or {}))
     if scf_context and scf_context.get("request_id"):
         inv.request_id = str(scf_context["request_id"])
@@ -202,7 +202,7 @@ def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[
         run_settings = settings.replace(actions=frozenset(a for a in settings.actions if a != "dedupe"))
     token = settings.tokens[0] if settings.tokens else None
     log.set_level(run_settings.log_level)
-    parent = Invocation(settings=run_settings, services=services, source="replay")
+    parent = Invocation(settings=run_settings, attached=services, source="replay")
     results = []
     for key in selected:
         document = storage.get_json(bucket, key)

@@ -84,7 +84,7 @@ def _keep_rejected(record: cmq.QueueRecord, reason: str, item: Invocation) -> No
     document = inbox.rejected_document(record.body, reason, digest, source="queue", msg_id=record.msg_id,
                                        topic=record.topic, publish_time=record.publish_time)
     try:
-        item.adapters.storage.put_json(bucket, key, document)
+        item.services.storage.put_json(bucket, key, document)
     except StorageError as exc:
         log.warn("rejected queue record not archived", msg_id=record.msg_id, error=str(exc))
         return

@@ -20,7 +20,9 @@ class Invocation:
 
     request_id: str | None = None
     settings: Settings = field(default_factory=Settings)
-    services: Services | None = None  # the I/O adapters (COS, notify); None in the pure core
+    # The I/O adapters (COS, SCF, the work pool), when the entry was handed some (tests, the
+    # CLI, benchmarks); otherwise built from the environment on first use (``services``).
+    attached: Services | None = None
     deadline: float | None = None  # time.monotonic() by which to be done
     actions: list[dict[str, Any]] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)  # added to the invocation's "callback" log line
@@ -37,20 +39,25 @@ class Invocation:
         self.actions.append({"action": action, **details})
 
     @property
-    def adapters(self) -> Services:
-        """The I/O adapters, built from the environment on first use (a refused request never
-        gets here, so it imports none of them). The one place services are built."""
-        if self.services is None:
+    def services(self) -> Services:
+        """COS (``.storage``), SCF (``.scf``) and the work pool (``.pool``): the one name handlers
+        and actions use. Built from the environment on first use, the one place they are built
+        (a refused request never gets here, so it imports none of them)."""
+        if self.attached is None:
             from .services import Services  # the adapters load with the first real work
 
-            self.services = Services.from_env(self.settings, self.deadline)
-        return self.services
+            self.attached = Services.from_env(self.settings, self.deadline)
+        return self.attached
+
+    @services.setter
+    def services(self, services: Services) -> None:
+        self.attached = services
 
     def child(self, request_id: str, source: str, *, deadline: float | None = None,
               settings: Settings | None = None) -> Invocation:
         """One item of this invocation (a queue record, a swept job, a replayed body): its own
         request id, log fields and actions, this invocation's adapters and SCF context."""
-        item = Invocation(request_id=request_id, settings=settings or self.settings, services=self.adapters,
+        item = Invocation(request_id=request_id, settings=settings or self.settings, attached=self.services,
                           deadline=self.deadline if deadline is None else deadline, source=source, scf=self.scf)
         item.fields.update(request_id=request_id, source=source)
         return item

@@ -63,7 +63,7 @@ class _Run:
 
     @property
     def storage(self) -> CosStorage:
-        return self.inv.adapters.storage
+        return self.inv.services.storage
 
     def out_of_time(self) -> bool:
         deadline = self.inv.deadline
@@ -346,7 +346,7 @@ def handle_timer(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
     except InvalidSweepSpec as exc:
         log.error("sweep spec refused", reason=str(exc), trigger=str(event.get("TriggerName"))[:64])
         return {"ok": False, "status": "rejected", "reason": str(exc)}
-    storage = inv.adapters.storage
+    storage = inv.services.storage
     storage.learn_regions((source.bucket, source.region) for source in spec.sources)
     home = sweep_home(settings, spec)
     cursor_key = keys.sweep_cursor_key(settings.marker_prefix, spec.digest)

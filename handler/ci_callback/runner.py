@@ -9,7 +9,7 @@ item needs the same way, so no entry can forget one of them:
 - a storage or SCF failure that escaped the pipeline's own handling is a 503 (a retry helps);
 - the one ``callback`` log line per item, with its outcome and duration.
 
-The adapters are built on first use by ``Invocation.adapters``; items share their entry's.
+The adapters are built on first use by ``Invocation.services``; items share their entry's.
 """
 
 from __future__ import annotations

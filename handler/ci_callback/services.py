@@ -38,7 +38,7 @@ class Services:
 
     @classmethod
     def from_env(cls, settings: Settings, deadline: float | None = None) -> Services:
-        """The one way an invocation gets its adapters (``Invocation.adapters`` calls it)."""
+        """The one way an invocation gets its adapters (``Invocation.services`` calls it)."""
         return cls(settings, Credentials.from_env(), deadline)
 
     @property

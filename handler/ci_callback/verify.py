@@ -36,7 +36,7 @@ def _query(inv: Invocation, method: str, bucket: str, **ids: str) -> Mapping[str
     found": most likely the bucket lives in another region. It is kept transient, so the
     callback is archived and answered 503 rather than rejected.
     """
-    storage = inv.adapters.storage
+    storage = inv.services.storage
     try:
         return storage.query_ci(method, Bucket=bucket, **ids)
     except NotFound as exc:
