@@ -14,9 +14,7 @@ api = pytest.importorskip("mypy.api")
 
 GOOD = textwrap.dedent(
     """
-    from ci_callback.context import Invocation
-    from ci_callback.models import Callback, JobCallback, ModerationCallback, WorkflowCallback
-    from ci_callback.router import Router
+    from ci_callback import Callback, Invocation, JobCallback, ModerationCallback, Router, WorkflowCallback
 
     router = Router()
 
@@ -42,9 +40,7 @@ GOOD = textwrap.dedent(
 
 WRONG = textwrap.dedent(
     """
-    from ci_callback.context import Invocation
-    from ci_callback.models import WorkflowCallback
-    from ci_callback.router import Router
+    from ci_callback import Invocation, Router, WorkflowCallback
 
     @Router().on_job()
     def job(callback: WorkflowCallback, inv: Invocation) -> None: ...

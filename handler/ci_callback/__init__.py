@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "parse_callback",
     "InvalidCallback",
+    "Callback",
     "JobCallback",
     "WorkflowCallback",
     "ModerationCallback",
+    "SmartCoverResult",
+    "PicProcessResult",
+    "MediaResult",
+    "GenericResult",
+    "Invocation",
     "Router",
 ]
 __version__ = "0.1.0"
@@ -22,16 +28,24 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "parse_callback": ".parse",
     "InvalidCallback": ".errors",
+    "Callback": ".models",
     "JobCallback": ".models",
     "WorkflowCallback": ".models",
     "ModerationCallback": ".models",
+    "SmartCoverResult": ".results",
+    "PicProcessResult": ".results",
+    "MediaResult": ".results",
+    "GenericResult": ".results",
+    "Invocation": ".context",
     "Router": ".router",
 }
 
 if TYPE_CHECKING:
+    from .context import Invocation
     from .errors import InvalidCallback
-    from .models import JobCallback, ModerationCallback, WorkflowCallback
+    from .models import Callback, JobCallback, ModerationCallback, WorkflowCallback
     from .parse import parse_callback
+    from .results import GenericResult, MediaResult, PicProcessResult, SmartCoverResult
     from .router import Router
 
 
