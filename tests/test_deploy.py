@@ -275,6 +275,12 @@ def _make_deploy(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess
     venv = ROOT / ".venv"
     if not (venv / ".installed").is_file():
         pytest.skip("make deploy is tested with the project's .venv (run the suite through `make test`)")
+    # The copy must never reinstall the shared venv (that would point its editable install at the
+    # copy): its install inputs are dated before the venv's stamp, so make sees nothing to do.
+    stamp = (venv / ".installed").stat().st_mtime
+    for name in ("requirements.txt", "requirements-dev.txt", "pyproject.toml"):
+        if (root / name).exists():
+            os.utime(root / name, (stamp - 1, stamp - 1))
     # NODE_DEPS= : the copy must not npm-install; the checkout's tree (project_root) is used.
     return subprocess.run(["make", "-s", "deploy", f"VENV={venv}", "NODE_DEPS="], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
