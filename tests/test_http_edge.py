@@ -13,17 +13,13 @@ import json
 import pytest
 
 from ci_callback.http import APIGW, FUNCTION_URL, HttpError, HttpResponse, request_from_event
-from conftest import SCF_EVENTS
+from conftest import SCF_EVENTS, scf_event
 
 LIMIT = 1024
 XML = b"<Response><EventName>TaskFinish</EventName></Response>"
 
 
-def shared_event(name: str) -> dict:
-    path = SCF_EVENTS / name
-    if not path.exists():
-        pytest.skip(f"shared SCF event sample {name} not found under {SCF_EVENTS}")
-    return json.loads(path.read_text(encoding="utf-8"))
+shared_event = scf_event
 
 
 def apigw(body=None, **overrides) -> dict:

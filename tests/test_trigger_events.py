@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ci_callback.errors import InvalidCallback
 from ci_callback.parse import parse_callback
 from ci_callback.sweepspec import parse_spec
-from conftest import EVENTS, SCF_EVENTS
+from conftest import EVENTS, scf_event
 
-
-def _doc(name: str) -> dict:
-    path = SCF_EVENTS / name
-    if not path.exists():
-        pytest.skip(f"corpus event {name} not found")
-    return json.loads(path.read_text(encoding="utf-8"))
+_doc = scf_event
 
 
 def test_timer_sample_has_the_documented_keys_and_a_valid_spec():
