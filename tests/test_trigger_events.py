@@ -1,5 +1,5 @@
 """The project's own timer and CMQ sample events (events/), checked against the documented shapes
-(../shared/corpus/scf-events/timer-event-doc.json, cmq-topic-event-doc.json)."""
+(SCF doc 583/31927; the shared corpus's timer-event-doc.json and cmq-topic-event-doc.json)."""
 
 from __future__ import annotations
 

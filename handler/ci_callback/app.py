@@ -105,7 +105,7 @@ def _queue(event: Any, context: Any, inv: Invocation, router: Router | None, sta
 
 def _continue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
     """A continuation invocation (async, from this function itself). A transient failure is
-    raised, so SCF retries the invocation (tencent-facts.md, "Async retries")."""
+    raised, so SCF retries the invocation (docs/tencent-facts.md, "SCF async retries")."""
     inv.source = "continuation"
     inv.fields.update(request_id=inv.request_id, source="continuation")
     pointer = event["ci_callback"]["continuation"]

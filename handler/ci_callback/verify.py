@@ -33,7 +33,7 @@ def _query(inv: Invocation, method: str, bucket: str, region: str | None, **ids:
     """Ask CI in the bucket's region: the callback's own, else CI_CALLBACK_BUCKET_REGIONS, else
     the function's. Workflow callbacks name no region (WorkflowFinish samples).
 
-    An unknown job is a 200 with ``NonExistJobIds`` (tencent-facts.md), so a 404 is no "not
+    An unknown job is a 200 with ``NonExistJobIds`` (docs/tencent-facts.md), so a 404 is no "not
     found": most likely the bucket lives in another region. It is kept transient, so the
     callback is archived and answered 503 rather than rejected.
     """
