@@ -33,6 +33,16 @@ def corpus_file(name: str) -> bytes:
     return path.read_bytes()
 
 
+def scf_event(name: str) -> dict:
+    """A documented SCF trigger event from the corpus, or a skip that says where it was looked for."""
+    import json
+
+    path = SCF_EVENTS / name
+    if not path.exists():
+        pytest.skip(f"SCF event sample {name} not found under {SCF_EVENTS} (the shared corpus is absent)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 # ---------------------------------------------------------------- the product on a real local COS
 
 TOKEN = "test-token-5f1c"

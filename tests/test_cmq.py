@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ci_callback import cmq, triggers
 from ci_callback.errors import InvalidCallback
 from ci_callback.parse import parse_callback
-from conftest import EVENTS, SCF_EVENTS
+from conftest import EVENTS, scf_event
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BATCH = json.loads((EVENTS / "cmq-topic-batch.json").read_text(encoding="utf-8"))
@@ -37,7 +37,7 @@ def test_the_sample_batch_reads_as_three_records():
 
 
 def test_the_documented_event_is_a_queue_event_with_a_non_callback_body():
-    doc = json.loads((SCF_EVENTS / "cmq-topic-event-doc.json").read_text(encoding="utf-8"))
+    doc = scf_event("cmq-topic-event-doc.json")
     assert triggers.classify(doc) == triggers.QUEUE
     [record] = cmq.records(doc, 1 << 20)
     assert record.body == b"Hello from CMQ!" and record.msg_id == "123345346"
@@ -72,7 +72,7 @@ def test_broken_records_say_what_is_wrong():
 
 
 def test_the_trigger_table():
-    timer = json.loads((SCF_EVENTS / "timer-event-doc.json").read_text(encoding="utf-8"))
+    timer = scf_event("timer-event-doc.json")
     assert triggers.classify(timer) == triggers.TIMER
     assert triggers.classify(json.loads((EVENTS / "timer-reconcile.json").read_text())) == triggers.TIMER
     assert triggers.classify(BATCH) == triggers.QUEUE

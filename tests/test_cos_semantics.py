@@ -1,4 +1,4 @@
-"""COS semantics that hold on real COS (tencent-facts.md "COS semantics"), on the local COS:
+"""COS semantics that hold on real COS (docs/tencent-facts.md "COS semantics"), on the local COS:
 
 * the write-once lease sends only ``x-cos-forbid-overwrite: true``; only 409 FileAlreadyExists
   means "exists"; PathConflict / UploadConflict are transient and retried;

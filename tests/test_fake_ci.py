@@ -1,6 +1,6 @@
 """The fake CI's list endpoints, driven through the real SDK (cos_client.py ``ci_list_media_jobs``,
 ``ci_list_media_pic_jobs``, ``ci_list_workflowexecution``, ``ci_get_workflowexecution``) and
-compared with the documented responses in ../shared/corpus/query/."""
+compared with the responses CI's API documents (the shared corpus's query samples)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The HTTP edge: both SCF trigger shapes in, one integrated response out.
 
-Real trigger samples come from ../shared/corpus/scf-events (skipped when absent);
-everything else is built inline so each quirk of notes §3.2–3.5 has its own test.
+Real trigger samples come from the shared corpus's scf-events (skipped when absent); everything
+else is built inline so each quirk of the documented events (SCF docs 583/12513, 583/96099,
+583/11637) has its own test.
 """
 
 from __future__ import annotations
@@ -13,17 +14,13 @@ import json
 import pytest
 
 from ci_callback.http import APIGW, FUNCTION_URL, HttpError, HttpResponse, request_from_event
-from conftest import SCF_EVENTS
+from conftest import SCF_EVENTS, scf_event
 
 LIMIT = 1024
 XML = b"<Response><EventName>TaskFinish</EventName></Response>"
 
 
-def shared_event(name: str) -> dict:
-    path = SCF_EVENTS / name
-    if not path.exists():
-        pytest.skip(f"shared SCF event sample {name} not found under {SCF_EVENTS}")
-    return json.loads(path.read_text(encoding="utf-8"))
+shared_event = scf_event
 
 
 def apigw(body=None, **overrides) -> dict:
@@ -54,7 +51,7 @@ def apigw(body=None, **overrides) -> dict:
 
 
 def function_url(body=None, **overrides) -> dict:
-    """A Function URL event: the APIGW shape minus requestContext, isBase64Encoded, … (notes §3.4)."""
+    """A Function URL event: the APIGW shape minus requestContext, isBase64Encoded, … (SCF doc 583/96099)."""
     event = {
         "headers": {"content-type": "application/json", "x-scf-remote-addr": "198.51.100.9"},
         "httpMethod": "POST",

@@ -1,6 +1,6 @@
 """Unit tests of parse_callback on small, hand-written bodies (no corpus needed).
 
-Each body isolates one quirk of CI callbacks (see ../shared/notes/ci-callbacks.md §1-2) or
+Each body isolates one quirk of CI callbacks (docs/tencent-facts.md, "Callback bodies") or
 one hostile input. Expectations follow the parser's documented output rules.
 """
 

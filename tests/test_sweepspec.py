@@ -19,7 +19,7 @@ from ci_callback.sweepspec import (
     WorkflowSource,
     parse_spec,
 )
-from conftest import SCF_EVENTS
+from conftest import scf_event
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BUCKET = "examplebucket-1250000000"
@@ -68,10 +68,7 @@ def test_digest_ignores_formatting_and_defaults_but_not_content():
 
 
 def test_the_docs_timer_message_is_refused_in_one_line():
-    path = SCF_EVENTS / "timer-event-doc.json"
-    if not path.exists():
-        pytest.skip("corpus timer event not found")
-    message = json.loads(path.read_text(encoding="utf-8"))["Message"]  # "user define msg body"
+    message = scf_event("timer-event-doc.json")["Message"]  # "user define msg body"
     with pytest.raises(InvalidSweepSpec) as refused:
         parse_spec(message)
     assert _one_line(refused.value).startswith("the sweep spec is not JSON")

@@ -1,23 +1,16 @@
 """The project's own timer and CMQ sample events (events/), checked against the documented shapes
-(../shared/corpus/scf-events/timer-event-doc.json, cmq-topic-event-doc.json)."""
+(SCF doc 583/31927; the shared corpus's timer-event-doc.json and cmq-topic-event-doc.json)."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
 from ci_callback.errors import InvalidCallback
 from ci_callback.parse import parse_callback
 from ci_callback.sweepspec import parse_spec
-from conftest import EVENTS, SCF_EVENTS
+from conftest import EVENTS, scf_event
 
-
-def _doc(name: str) -> dict:
-    path = SCF_EVENTS / name
-    if not path.exists():
-        pytest.skip(f"corpus event {name} not found")
-    return json.loads(path.read_text(encoding="utf-8"))
+_doc = scf_event
 
 
 def test_timer_sample_has_the_documented_keys_and_a_valid_spec():

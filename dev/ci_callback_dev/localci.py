@@ -11,11 +11,10 @@ Used by the tests (``tests/fake_ci.py``) and by ``ci-callback demo`` (a lost cal
 * ``GET /pic_jobs?tag=&queueId=&…``   (``CosS3Client.ci_list_media_pic_jobs``)
 * ``GET /workflowexecution?workflowId=&…`` (``CosS3Client.ci_list_workflowexecution``)
 
-answering XML shaped like the documented responses in ``../shared/corpus/query/``
-(``DescribeMediaJob-http-2-success.txt``, ``DescribePicJob-http-1-submitted.txt``,
-``DescribeWorkflowExecution-xml-1.xml``, ``DescribeMediaJobs-http-1-list.txt``,
-``DescribeWorkflowExecutions-xml-1.xml``), built from what a test registered with
-``add_job`` / ``add_run``. Unknown job ids get CI's "no such job" shape::
+answering XML shaped like the responses CI's API documents (DescribeMediaJob,
+DescribePicJob, DescribeMediaJobs, DescribeWorkflowExecution(s); CI API docs, product 460;
+``tests/test_fake_ci.py`` compares them with the documented samples), built from what a
+test registered with ``add_job`` / ``add_run``. Unknown job ids get CI's "no such job" shape::
 
     <Response><JobsDetail/><NonExistJobIds>id</NonExistJobIds></Response>
 

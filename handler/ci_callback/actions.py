@@ -27,7 +27,7 @@ from .times import iso, parse_time
 
 SCHEMA = 1
 MAX_TAGS = 10
-# COS tag rules (PutObjectTagging doc, tencent-facts.md "Tags"): letters, digits, space and
+# COS tag rules (PutObjectTagging doc; docs/tencent-facts.md "Tags"): letters, digits, space and
 # + - _ = . : / only (no @); the key under 128 bytes and the value under 256 on PUT (the GET
 # doc says "not more than": the stricter reading is kept). The charset is ASCII: bytes = chars.
 MAX_TAG_KEY = 127

@@ -121,8 +121,7 @@ def _continue(event: Any, context: Any, inv: Invocation, router: Router | None, 
 
 def _continue_job(event: Any, inv: Invocation, router: Router) -> dict[str, Any]:
     """The next step of a job's chain. A failure is raised, so SCF's async retry runs the
-    same event again (the retry count is the function's AsyncTriggerConfig.RetryConfig,
-    ``UpdateFunctionEventInvokeConfig`` in tencentcloud-sdk-python-scf ``scf/v20180416/models.py``)."""
+    same event again (docs/tencent-facts.md, "SCF async retries")."""
     from .pipeline import continue_chain
 
     response = run_item(inv, lambda: continue_chain(event, inv), what="the continuation")

@@ -1,7 +1,7 @@
 """Time budgets: when an invocation must have answered, and what may still start before then.
 
-SCF kills an invocation at ``time_limit_in_ms`` (the context field; tencent-facts.md,
-"The context"). We answer by the *deadline*, ``MARGIN_S`` before that (half the limit
+SCF kills an invocation at ``time_limit_in_ms`` (the context field; SCF doc
+583/9210). We answer by the *deadline*, ``MARGIN_S`` before that (half the limit
 for limits under a second). Work that fans out stops at the *work deadline*, earlier by
 the *closing reserve*: the time to write a checkpoint, renew the lease and invoke the
 continuation, estimated from the COS round trips seen so far in this container.

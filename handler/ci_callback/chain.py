@@ -83,7 +83,7 @@ def written(callback: Callback, inv: Invocation) -> list[dict[str, str]]:
 
 def target(inv: Invocation) -> tuple[str, str, str | None]:
     """This function, as SCF names it: the context's function_name and namespace, else the
-    SCF_FUNCTIONNAME / SCF_NAMESPACE variables (tencent-facts.md, "The context")."""
+    SCF_FUNCTIONNAME / SCF_NAMESPACE variables (SCF doc 583/9210; doc 583/32748)."""
     scf = inv.scf
     function = scf.get("function_name") or os.environ.get("SCF_FUNCTIONNAME")
     namespace = scf.get("namespace") or os.environ.get("SCF_NAMESPACE") or "default"

@@ -3,8 +3,8 @@
 One adapter serves both uses: the downstream notify (``CI_CALLBACK_NOTIFY_FUNCTION``) and
 continuations (this same function, named by the SCF context's ``function_name`` and
 ``namespace``, else ``SCF_FUNCTIONNAME`` / ``SCF_NAMESPACE``). ``ClientContext`` becomes
-the invoked function's event; async events are capped at 128 KB (tencent-facts.md, "SCF
-async invocation"). Signed with the role's temporary keys and session token, at
+the invoked function's event; async events are capped at 128 KB (SCF doc 583/11637,
+quotas). Signed with the role's temporary keys and session token, at
 ``CI_CALLBACK_SCF_ENDPOINT`` when set. Uses the per-product packages
 tencentcloud-sdk-python-scf and -common (not the 394 MB monolith), imported only when
 an invoke actually happens.

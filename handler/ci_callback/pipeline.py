@@ -282,8 +282,8 @@ def continue_chain(event: dict[str, Any], inv: Invocation) -> HttpResponse:
 def _give_back(inv: Invocation, origin: chain.Origin) -> None:
     """After a failure: release the lease so a retry can run at once (keeping its number
     when a checkpoint exists, see ``idempotency.release``). A continuation keeps it: SCF
-    retries a failed async invocation with the same event (tencent-facts.md, "Async
-    retries"), and that retry must still hold it; if none comes, it expires."""
+    retries a failed async invocation with the same event (docs/tencent-facts.md, "SCF
+    async retries"), and that retry must still hold it; if none comes, it expires."""
     if origin.lease is not None and inv.source != "continuation":
         idempotency.release(inv.services.storage, origin.lease, keep_number=origin.checkpoint is not None)
 

@@ -261,8 +261,8 @@ class CosStorage:
         write-once header (409 FileAlreadyExists when the key exists). Nothing else is sent:
         COS documents ``If-None-Match`` for GET and HEAD only, and other clouds answer it on
         a PUT with 501, which would fail every claim. COS ignores the header on buckets that
-        ever had versioning and it is not atomic under tight races (tencent-facts.md), which
-        is why notify is at-least-once (README). The local COS translates it for moto.
+        ever had versioning and it is not atomic under tight races (docs/tencent-facts.md), which
+        is why notify is at-least-once (docs/durability.md). The local COS translates it for moto.
         """
         body = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
 

@@ -4,7 +4,7 @@ the resumable cursor, the summary, and the callback bodies built from CI's recor
 Pure: no I/O. The loop that lists, checks markers and runs the pipeline is in
 ``reconcile``; everything it decides is decided here, so it can be tested without COS.
 
-Facts relied on (tencent-facts.md, cos-python-sdk-v5 1.9.44 ``cos_client.py``):
+Facts relied on (docs/tencent-facts.md, cos-python-sdk-v5 1.9.44 ``cos_client.py``):
 
 - ``ci_list_media_jobs`` / ``ci_list_media_pic_jobs`` filter on *creation* time only
   (``startCreationTime``/``endCreationTime``, ``%Y-%m-%dT%H:%M:%S%z``, doc 436/54011),

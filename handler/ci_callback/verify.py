@@ -32,7 +32,7 @@ def _same(what: str, claimed: str | None, recorded: Any) -> None:
 def _query(inv: Invocation, method: str, bucket: str, **ids: str) -> Mapping[str, Any]:
     """Ask CI in the bucket's region (the COS adapter's one rule, ``CosStorage.region_of``).
 
-    An unknown job is a 200 with ``NonExistJobIds`` (tencent-facts.md), so a 404 is no "not
+    An unknown job is a 200 with ``NonExistJobIds`` (docs/tencent-facts.md), so a 404 is no "not
     found": most likely the bucket lives in another region. It is kept transient, so the
     callback is archived and answered 503 rather than rejected.
     """
