@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ci_callback.settings import Credentials, Settings
+from ci_callback.settings import Settings
 from ci_callback.sweepspec import JobSource, Source, SweepSpec
 
 MAX_URL_CHARS = 100  # NotifyConfig.Url (doc 1545/65217)
@@ -160,12 +160,13 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def read_current(client: Any, target: Target) -> Mapping[str, Any]:
+def read_current(storage: Any, target: Target) -> Mapping[str, Any]:
     """The queue's QueueList entry, or the workflow's MediaWorkflowList entry ({} when CI has none)."""
     if target.kind == "workflow":
-        return _one(client.ci_get_workflow(Bucket=target.bucket, Ids=target.ident), "MediaWorkflowList")
-    read = client.ci_get_media_pic_queue if target.kind == "pic_queue" else client.ci_get_media_queue
-    return _one(read(Bucket=target.bucket, QueueIds=target.ident), "QueueList")
+        found = storage.query_ci("ci_get_workflow", target.region, Bucket=target.bucket, Ids=target.ident)
+        return _one(found, "MediaWorkflowList")
+    method = "ci_get_media_pic_queue" if target.kind == "pic_queue" else "ci_get_media_queue"
+    return _one(storage.query_ci(method, target.region, Bucket=target.bucket, QueueIds=target.ident), "QueueList")
 
 
 def notify_of(target: Target, current: Mapping[str, Any]) -> dict[str, str]:
@@ -198,18 +199,18 @@ def summary(config: Mapping[str, str]) -> str:
 # ---------------------------------------------------------------- writing
 
 
-def write(client: Any, target: Target, current: Mapping[str, Any], planned: Mapping[str, str]) -> None:
+def write(storage: Any, target: Target, current: Mapping[str, Any], planned: Mapping[str, str]) -> None:
     if target.kind == "workflow":
         topology = copy.deepcopy(dict(current.get("Topology") or {}))
         start = topology.setdefault("Nodes", {}).setdefault("Start", {"Type": "Start"})
         start.setdefault("Input", {})["NotifyConfig"] = dict(planned)
         body = {"MediaWorkflow": {"Name": current.get("Name"), "State": current.get("State"), "Topology": topology}}
-        client.ci_update_workflow(Bucket=target.bucket, WorkflowId=target.ident, Body=body)
+        storage.query_ci("ci_update_workflow", target.region, Bucket=target.bucket, WorkflowId=target.ident, Body=body)
         return
     # UpdateMediaQueue requires Name and State: the queue's own (doc 436/54046).
     request = {"Name": current.get("Name"), "State": current.get("State"), "NotifyConfig": dict(planned)}
-    update = client.ci_update_media_pic_queue if target.kind == "pic_queue" else client.ci_update_media_queue
-    update(Bucket=target.bucket, QueueId=target.ident, Request=request)
+    method = "ci_update_media_pic_queue" if target.kind == "pic_queue" else "ci_update_media_queue"
+    storage.query_ci(method, target.region, Bucket=target.bucket, QueueId=target.ident, Request=request)
 
 
 @dataclass
@@ -220,25 +221,27 @@ class Line:
     outcome: str  # wired | written | would write | refused: … | failed: …
 
 
-def client_for(settings: Settings, region: str) -> Any:
-    from ci_callback.storage import _client  # noqa: PLC0415 - the one CI client rule (endpoint, keys)
+def storage_for(settings: Settings) -> Any:
+    """The product's COS/CI adapter (its endpoints, keys and retries), with the caller's keys."""
+    from ci_callback.services import Services  # noqa: PLC0415 - loads the SDK
 
-    return _client(settings, Credentials.from_env(), region, ci=True)
+    return Services.from_env(settings).storage
 
 
 def connect(settings: Settings, chosen: Sequence[Target], wiring: Wiring, apply: bool,
-            allow_intranet: bool = False) -> list[Line]:
+            allow_intranet: bool = False, storage: Any = None) -> list[Line]:
     if wiring.via == "url":
         problem = url_problem(wiring.url, settings.tokens, allow_intranet)
         if problem:
             return [Line(t, "-", "-", f"refused: {problem}") for t in chosen]
-    from qcloud_cos.cos_exception import CosClientError, CosServiceError  # noqa: PLC0415
+    from ci_callback.errors import StorageError  # noqa: PLC0415
 
+    storage = storage or storage_for(settings)
     lines = []
     for target in chosen:
         planned = wiring.notify(target)
         try:
-            current = read_current(client_for(settings, target.region), target)
+            current = read_current(storage, target)
             if not current:
                 lines.append(Line(target, "-", summary(planned), "failed: CI lists no such "
                                   f"{target.kind.replace('_', ' ')} in {target.bucket}"))
@@ -248,21 +251,11 @@ def connect(settings: Settings, chosen: Sequence[Target], wiring: Wiring, apply:
                 lines.append(Line(target, summary(config), summary(planned), "wired"))
                 continue
             if apply:
-                write(client_for(settings, target.region), target, current, planned)
+                write(storage, target, current, planned)
             lines.append(Line(target, summary(config), summary(planned), "written" if apply else "would write"))
-        except CosServiceError as exc:
-            lines.append(Line(target, "-", summary(planned),
-                              f"failed: CI answered {exc.get_status_code()} {_code(exc)}"))
-        except CosClientError as exc:
-            lines.append(Line(target, "-", summary(planned), f"failed: {shown(str(exc))[:120]}"))
+        except StorageError as exc:
+            lines.append(Line(target, "-", summary(planned), f"failed: {shown(str(exc))[:160]}"))
     return lines
-
-
-def _code(exc: Any) -> str:
-    try:
-        return str(exc.get_error_code())
-    except (KeyError, TypeError, AttributeError):
-        return "error"
 
 
 def render(lines: Sequence[Line], out: TextIO) -> None:

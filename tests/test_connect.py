@@ -1,0 +1,117 @@
+"""Contract of ``ci-callback connect``: given the sweep spec's queues and workflow on the local CI
+(spoken to through the real SDK), a dry run shows current → planned and writes nothing; --apply
+wires them keeping each queue's Name and State; a second --apply writes nothing; no token whole."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import BUCKET, REGION
+from fake_ci import PIC_QUEUE, QUEUE, WORKFLOW
+
+from ci_callback_dev.cli import main
+from ci_callback_dev.connect import MAX_URL_CHARS, base_of, intranet, shown, url_problem
+
+TOKEN = "Zr0m6sQe1kHq9yVb2Tn8Aw"  # make token's length: 22 characters
+FUNCTION_URL = "https://1250000000-abcdefgh-gz.scf.tencentcs.com/"
+SPEC = json.dumps({"reconcile": {"sources": [
+    {"bucket": BUCKET, "region": REGION, "queue": QUEUE, "tags": ["Transcode"]},
+    {"bucket": BUCKET, "region": REGION, "pic_queue": PIC_QUEUE},
+    {"bucket": BUCKET, "region": REGION, "workflow": WORKFLOW}]}})
+ELSEWHERE = {"State": "On", "Type": "Url", "Url": "https://old.example.com/cb", "Event": "TaskFinish",
+             "ResultFormat": "XML"}
+
+
+@pytest.fixture
+def ci(fake_ci, monkeypatch):
+    monkeypatch.setenv("CI_CALLBACK_TOKENS", f"{TOKEN},second-token")
+    monkeypatch.setenv("CI_CALLBACK_CI_ENDPOINT", fake_ci.url)
+    monkeypatch.setenv("CI_CALLBACK_RECONCILE_SPEC", SPEC)
+    fake_ci.add_queue(QUEUE, name="transcode-queue", state="Paused", notify=ELSEWHERE)
+    fake_ci.add_queue(PIC_QUEUE, pic=True, name="pic-queue")
+    fake_ci.add_workflow(WORKFLOW, name="wf-1", notify=dict(ELSEWHERE))
+    return fake_ci
+
+
+def run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["connect", *argv])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_a_dry_run_shows_current_and_planned_and_writes_nothing(ci, capsys):
+    code, out = run(capsys, "--url", FUNCTION_URL)
+    assert code == 0
+    assert ci.writes == []
+    assert out.count("[would write]") == 3
+    assert "On https://old.example.com/cb TaskFinish XML → On " + FUNCTION_URL + "?token=Zr0m… TaskFinish JSON" in out
+    assert "TaskFinish,WorkflowFinish JSON" in out  # the workflow gets both events
+    assert "nothing written" in out
+    assert TOKEN not in out
+
+
+def test_apply_wires_each_queue_keeping_its_name_and_state_then_a_second_apply_writes_nothing(ci, capsys):
+    code, out = run(capsys, "--url", FUNCTION_URL, "--apply")
+    assert code == 0 and out.count("[written]") == 3 and TOKEN not in out
+    queue = ci.queue(QUEUE)
+    assert (queue["Name"], queue["State"]) == ("transcode-queue", "Paused")
+    assert queue["NotifyConfig"] == {"State": "On", "Type": "Url", "Url": f"{FUNCTION_URL}?token={TOKEN}",
+                                     "Event": "TaskFinish", "ResultFormat": "JSON"}
+    assert ci.queue(PIC_QUEUE, pic=True)["NotifyConfig"]["Url"] == f"{FUNCTION_URL}?token={TOKEN}"
+    flow = ci.workflow(WORKFLOW)
+    start = flow["Topology"]["Nodes"]["Start"]
+    assert start["Input"]["NotifyConfig"]["Event"] == "TaskFinish,WorkflowFinish"
+    # Only the callback changed: the rest of the topology is as it was.
+    assert start["Input"]["QueueId"] == QUEUE and "Transcode_1581665960538" in flow["Topology"]["Nodes"]
+    assert flow["Name"] == "wf-1"
+    assert len(ci.writes) == 3
+
+    code, out = run(capsys, "--url", FUNCTION_URL, "--apply")
+    assert code == 0 and out.count("[wired]") == 3
+    assert len(ci.writes) == 3
+
+
+def test_one_queue_by_flags(ci, capsys):
+    code, out = run(capsys, "--url", FUNCTION_URL, "--queue", QUEUE, "--bucket", BUCKET, "--region", REGION,
+                    "--apply", "--format", "xml")
+    assert code == 0 and out.count("[written]") == 1
+    assert ci.queue(QUEUE)["NotifyConfig"]["ResultFormat"] == "XML"
+    assert ci.queue(PIC_QUEUE, pic=True)["NotifyConfig"]["State"] == "Off"
+
+
+def test_tdmq_delivery(ci, capsys):
+    code, _ = run(capsys, "--via", "tdmq", "--mq-region", "gz", "--mq-name", "ci-callbacks", "--queue", QUEUE,
+                  "--bucket", BUCKET, "--region", REGION, "--apply")
+    assert code == 0
+    notify = ci.queue(QUEUE)["NotifyConfig"]
+    assert (notify["Type"], notify["MqMode"], notify["MqRegion"], notify["MqName"]) == ("TDMQ", "Topic", "gz",
+                                                                                        "ci-callbacks")
+
+
+@pytest.mark.parametrize("url, says", [
+    ("https://fn.example.com/" + "p" * 80, "characters; CI accepts at most 100"),
+    ("http://10.0.3.4/", "intranet address"),
+    ("http://127.0.0.1:9000/", "intranet address"),
+    ("https://fn.example.com/?token=not-configured", "not in CI_CALLBACK_TOKENS"),
+])
+def test_refused_with_one_line_and_no_write(ci, capsys, url, says):
+    code, out = run(capsys, "--url", url, "--apply")
+    assert code == 1
+    assert ci.writes == [] and ci.requests == []
+    assert says in out and "not-configured" not in out
+
+
+def test_a_queue_ci_does_not_list_is_named(ci, capsys):
+    code, out = run(capsys, "--url", FUNCTION_URL, "--queue", "pmissing", "--bucket", BUCKET, "--region", REGION)
+    assert code == 1 and "CI lists no such queue" in out
+
+
+def test_make_tokens_fit_the_url_limit():
+    """`make token` prints 22 characters: a typical Function URL with ?token= stays under 100."""
+    url = f"{FUNCTION_URL}?token={TOKEN}"
+    assert len(url) <= MAX_URL_CHARS
+    assert url_problem(url, (TOKEN,)) is None
+    assert shown(url).endswith("?token=Zr0m…")
+    assert base_of(url) == FUNCTION_URL
+    assert intranet("http://192.168.1.2/") and not intranet(FUNCTION_URL)
