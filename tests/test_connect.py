@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import BUCKET, REGION
-from fake_ci import PIC_QUEUE, QUEUE, WORKFLOW
 
+from ci_callback import log
 from ci_callback_dev.cli import main
 from ci_callback_dev.connect import MAX_URL_CHARS, base_of, intranet, shown, url_problem
+from conftest import BUCKET, REGION
+from fake_ci import PIC_QUEUE, QUEUE, WORKFLOW
 
 TOKEN = "Zr0m6sQe1kHq9yVb2Tn8Aw"  # make token's length: 22 characters
 FUNCTION_URL = "https://1250000000-abcdefgh-gz.scf.tencentcs.com/"
@@ -32,6 +33,13 @@ def ci(fake_ci, monkeypatch):
     fake_ci.add_queue(PIC_QUEUE, pic=True, name="pic-queue")
     fake_ci.add_workflow(WORKFLOW, name="wf-1", notify=dict(ELSEWHERE))
     return fake_ci
+
+
+@pytest.fixture(autouse=True)
+def _log_stream():
+    """main() sends log lines to the captured stderr; it is closed after the test."""
+    yield
+    log.set_stream(None)
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:

@@ -254,6 +254,20 @@ def _default_url(args: argparse.Namespace) -> str:
     return str(url)
 
 
+def _load_env_file(path: Optional[str]) -> None:
+    """KEY=VALUE lines of .env for variables not already set (the deploy reads the same file)."""
+    if not path or not Path(path).is_file():
+        return
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = (part.strip() for part in line.removeprefix("export ").split("=", 1))
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(key, value)
+
+
 def _quiet_sdk() -> None:
     import logging
 
@@ -269,6 +283,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
     from . import connect
 
     _quiet_sdk()
+    _load_env_file(args.env_file)
     settings = Settings.from_env()
     chosen = _chosen(args)
     if not chosen:
@@ -299,6 +314,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from . import connect, doctor
 
     _quiet_sdk()
+    _load_env_file(args.env_file)
     settings = Settings.from_env()
     url = connect.callback_url(_default_url(args), settings.tokens)
     checks = doctor.doctor(settings, url, _spec_text(args.spec), _chosen(args), sweep_minutes=args.sweep_minutes)
@@ -315,6 +331,7 @@ def _target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bucket", default=None, help="the bucket of --queue/--pic-queue/--workflow")
     p.add_argument("--region", default=None, help="its region, like ap-guangzhou")
     p.add_argument("--stage", default=os.environ.get("STAGE") or "dev", help="deploy stage (for the recorded URL)")
+    p.add_argument("--env-file", default=None, help="read unset settings from this file (make passes .env)")
 
 
 def build_parser() -> argparse.ArgumentParser:

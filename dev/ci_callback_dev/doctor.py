@@ -21,8 +21,18 @@ from ci_callback.errors import InvalidSweepSpec, StorageError
 from ci_callback.settings import Settings
 from ci_callback.sweepspec import SweepSpec, parse_spec
 
-from .connect import (FORMATS, WORKFLOW_EVENTS, Target, base_of, notify_of, read_current, shown, storage_for,
-                      target_of, token_of)
+from .connect import (
+    FORMATS,
+    WORKFLOW_EVENTS,
+    Target,
+    base_of,
+    notify_of,
+    read_current,
+    shown,
+    storage_for,
+    target_of,
+    token_of,
+)
 
 # The console's test request: a moderation-style body without an event (parse.py's test rule).
 CONSOLE_TEST_BODY = b'{"code": 0, "message": "test", "data": {}}'
