@@ -114,6 +114,9 @@ def intranet(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost") or host.endswith(".local"):
         return True
+    # A Function URL's private form: <app-id>-<url-id>.in.<region>.tencentscf.com (doc 583/96099).
+    if host.endswith(".tencentscf.com") and ".in." in f".{host}":
+        return True
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
