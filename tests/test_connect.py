@@ -5,8 +5,11 @@ wires them keeping each queue's Name and State; a second --apply writes nothing;
 from __future__ import annotations
 
 import json
+import string
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ci_callback import log
 from ci_callback_dev.cli import main
@@ -125,3 +128,18 @@ def test_make_tokens_fit_the_url_limit():
     assert shown(url).endswith("?token=Zr0m…")
     assert base_of(url) == FUNCTION_URL
     assert intranet("http://192.168.1.2/") and not intranet(FUNCTION_URL)
+
+
+@given(token=st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=5, max_size=40),
+       path=st.text(alphabet=string.ascii_letters + "/", max_size=20))
+def test_a_token_is_never_shown_whole(token, path):
+    url = f"https://fn.example.com/{path}?token={token}"
+    assert token not in shown(url)
+    problem = url_problem(url, ())
+    assert problem is not None and token not in problem
+
+
+@given(st.text(max_size=200))
+def test_any_url_text_gets_an_answer_not_a_crash(text):
+    problem = url_problem(text, ("tok12345",))
+    assert problem is None or "\n" not in problem
