@@ -110,3 +110,23 @@ def test_an_invalid_spec_is_one_line(stack, capsys):
     code, out = run(capsys, "doctor", "--url", url, "--spec", '{"reconcile": {"sources": []}}')
     assert code == 1
     assert "✗ the sweep spec is not valid: reconcile.sources must be a non-empty list" in out
+
+
+def test_a_callback_left_unfinished_in_the_last_hour_is_listed_with_its_inspect_line(stack, cos):
+    from ci_callback_dev.localcos import Fault
+    from conftest import apigw_event, invoke
+    from observe_scenario import job_body
+
+    url, _ = stack
+    job = "j00000000000000000000000000000a04"
+    cos.client().put_object(Bucket=BUCKET, Key=f"out/{job}.mp4", Body=b"output")
+    # COS fails the index write and its retries: archived, answered 503, not finished.
+    cos.inject(Fault(status=503), when=lambda r: r.method == "PUT" and "/ci-index/" in r.path, times=3)
+    status, _ = invoke(apigw_event(job_body(job, "Transcode"), token=TOKEN), Settings.from_env())
+    cos.clear_faults()
+    assert status == 503
+    checks = doctor(Settings.from_env(), url + f"?token={TOKEN}", SPEC)
+    lines = [c.render() for c in checks]
+    assert f"✗ {BUCKET}: 1 callback(s) unfinished in the last hour" in lines
+    assert any(line.startswith(f"✗   job {job}:") and f"fix: ci-callback inspect {job} --bucket {BUCKET}" in line
+               for line in lines), lines
