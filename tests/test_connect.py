@@ -30,7 +30,7 @@ ELSEWHERE = {"State": "On", "Type": "Url", "Url": "https://old.example.com/cb", 
 
 @pytest.fixture
 def ci(fake_ci, monkeypatch):
-    monkeypatch.setenv("CI_CALLBACK_TOKENS", f"{TOKEN},second-token")
+    monkeypatch.setenv("CI_CALLBACK_TOKENS", f"old-token-1234,{TOKEN}")  # a rotation: the new one last
     monkeypatch.setenv("CI_CALLBACK_CI_ENDPOINT", fake_ci.url)
     monkeypatch.setenv("CI_CALLBACK_RECONCILE_SPEC", SPEC)
     fake_ci.add_queue(QUEUE, name="transcode-queue", state="Paused", notify=ELSEWHERE)

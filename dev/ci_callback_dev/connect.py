@@ -128,7 +128,7 @@ def url_problem(url: str, tokens: Sequence[str], allow_intranet: bool = False) -
     """Why CI cannot be pointed at URL (with its token), or None."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{shown(url)} is not an http(s) URL"
+        return f"{shown(url)[:60]!r} is not an http(s) URL"
     token = token_of(url)
     if not token:
         return "the URL carries no ?token= and CI_CALLBACK_TOKENS is empty; `make token`, then set it in .env"
@@ -143,10 +143,11 @@ def url_problem(url: str, tokens: Sequence[str], allow_intranet: bool = False) -
 
 
 def callback_url(url: str, tokens: Sequence[str]) -> str:
-    """URL as given when it carries a token, else with the first configured token."""
+    """URL as given when it carries a token, else with the last configured one: a rotation
+    appends the new token (CI_CALLBACK_TOKENS=old,new), and step 2 points CI at it."""
     if token_of(url) or not tokens:
         return url
-    return with_token(url, tokens[0])
+    return with_token(url, tokens[-1])
 
 
 # ---------------------------------------------------------------- current settings
