@@ -13,7 +13,7 @@ NODE_DIR   := dev/deploy-check
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 NODE_DEPS  := $(if $(shell command -v node 2>/dev/null),$(if $(shell command -v npm 2>/dev/null),$(NODE_STAMP)))
 
-.PHONY: setup demo test lint typecheck serve bench layer check-deploy deploy token browser clean
+.PHONY: setup demo test lint typecheck serve bench layer check-deploy deploy token connect doctor browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -80,9 +80,18 @@ deploy: $(STAMP) $(NODE_DEPS)
 	@$(BIN)/ci-callback check-deploy record --root $(CURDIR) --stage $(STAGE)
 	@echo "make deploy: done; the Function URL is in the output above (also: scf info --stage $(STAGE))"
 
-# A fresh random callback token, for CI_CALLBACK_TOKENS in .env.
+# A fresh random callback token, for CI_CALLBACK_TOKENS in .env. 16 bytes (22 characters, 128
+# bits): the Function URL with ?token= must fit CI's 100-character NotifyConfig Url.
 token:
-	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))'
+	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(16))'
+
+# Point the sweep spec's queues and workflows at the Function URL: a dry run; APPLY=1 writes.
+# URL=… overrides the one recorded for the stage. Then `make doctor` checks the whole wiring.
+connect: $(STAMP)
+	$(BIN)/ci-callback connect --env-file .env --stage $(STAGE) $(if $(URL),--url '$(URL)') $(if $(APPLY),--apply)
+
+doctor: $(STAMP)
+	$(BIN)/ci-callback doctor --env-file .env --stage $(STAGE) $(if $(URL),--url '$(URL)')
 
 clean:
 	rm -rf $(VENV) layers/build bench/out .pytest_cache .hypothesis .mypy_cache .ruff_cache

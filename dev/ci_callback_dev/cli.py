@@ -212,6 +212,127 @@ def cmd_check_deploy(args: argparse.Namespace) -> int:
     return check_main([args.action, "--stage", args.stage] + (["--root", args.root] if args.root else []))
 
 
+def _spec_text(value: str | None) -> str | None:
+    """--spec: JSON text or a file; default CI_CALLBACK_RECONCILE_SPEC (.env is read by make)."""
+    if value is None:
+        from ci_callback.settings import Settings
+
+        return Settings.from_env().reconcile_spec
+    if value.lstrip().startswith("{"):
+        return value
+    try:
+        return _read(value).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"ci-callback: cannot read the spec {value}: {exc}") from None
+
+
+def _chosen(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Targets named by --queue/--pic-queue/--workflow (with --bucket/--region), else none."""
+    from .connect import Target
+
+    named = [("queue", q) for q in args.queue] + [("pic_queue", q) for q in args.pic_queue] + \
+        [("workflow", w) for w in args.workflow]
+    if named and not (args.bucket and args.region):
+        raise SystemExit("ci-callback: --queue/--pic-queue/--workflow need --bucket and --region")
+    return [Target(kind, args.bucket, args.region, ident) for kind, ident in named]
+
+
+def _default_url(args: argparse.Namespace) -> str:
+    """--url, else the Function URL `make deploy` recorded for the stage (.deploy/<stage>.json "url")."""
+    if args.url:
+        return str(args.url)
+    from .deploycheck import project_root, state_path
+
+    try:
+        url = json.loads(state_path(project_root(), args.stage).read_text(encoding="utf-8")).get("url")
+    except (OSError, ValueError, AttributeError):
+        url = None
+    if not url:
+        raise SystemExit(f"ci-callback: no --url and none recorded for stage {args.stage}; pass the Function URL "
+                         f"(scf info --stage {args.stage})")
+    return str(url)
+
+
+def _load_env_file(path: str | None) -> None:
+    """KEY=VALUE lines of .env for variables not already set (the deploy reads the same file)."""
+    if not path or not Path(path).is_file():
+        return
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = (part.strip() for part in line.removeprefix("export ").split("=", 1))
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(key, value)
+
+
+def _quiet_sdk() -> None:
+    import logging
+
+    # The SDK logs request bodies at INFO, and a NotifyConfig body holds the token.
+    logging.getLogger("qcloud_cos").setLevel(logging.WARNING)
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    from ci_callback.errors import InvalidSweepSpec
+    from ci_callback.settings import Settings
+    from ci_callback.sweepspec import parse_spec
+
+    from . import connect
+
+    _quiet_sdk()
+    _load_env_file(args.env_file)
+    settings = Settings.from_env()
+    chosen = _chosen(args)
+    if not chosen:
+        text = _spec_text(args.spec)
+        if not text:
+            sys.stderr.write("ci-callback: no sweep spec: set CI_CALLBACK_RECONCILE_SPEC, pass --spec, or --queue …\n")
+            return 2
+        try:
+            chosen = connect.targets(parse_spec(text))
+        except InvalidSweepSpec as exc:
+            sys.stderr.write(f"ci-callback: the sweep spec is not valid: {exc}\n")
+            return 2
+    if args.via == "tdmq" and not (args.mq_region and args.mq_name):
+        sys.stderr.write("ci-callback: --via tdmq needs --mq-region and --mq-name\n")
+        return 2
+    url = connect.callback_url(_default_url(args) if args.via == "url" else (args.url or ""), settings.tokens)
+    wiring = connect.Wiring(url, args.format.upper(), args.via, args.mq_mode, args.mq_region or "", args.mq_name or "")
+    lines = connect.connect(settings, chosen, wiring, args.apply, args.allow_intranet)
+    connect.render(lines, sys.stdout)
+    if not args.apply and any(line.outcome == "would write" for line in lines):
+        sys.stdout.write("connect: dry run, nothing written; the same command with --apply writes it\n")
+    return connect.exit_code(lines)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ci_callback.settings import Settings
+
+    from . import connect, doctor
+
+    _quiet_sdk()
+    _load_env_file(args.env_file)
+    settings = Settings.from_env()
+    url = connect.callback_url(_default_url(args), settings.tokens)
+    checks = doctor.doctor(settings, url, _spec_text(args.spec), _chosen(args), sweep_minutes=args.sweep_minutes)
+    doctor.render(checks, sys.stdout)
+    return doctor.exit_code(checks)
+
+
+def _target_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=None, help="the Function URL (default: recorded by make deploy for --stage)")
+    p.add_argument("--spec", default=None, help="sweep spec: JSON text or a file (default: CI_CALLBACK_RECONCILE_SPEC)")
+    p.add_argument("--queue", action="append", default=[], help="one media queue instead of the spec's (repeatable)")
+    p.add_argument("--pic-queue", action="append", default=[], help="one image queue instead of the spec's")
+    p.add_argument("--workflow", action="append", default=[], help="one workflow instead of the spec's")
+    p.add_argument("--bucket", default=None, help="the bucket of --queue/--pic-queue/--workflow")
+    p.add_argument("--region", default=None, help="its region, like ap-guangzhou")
+    p.add_argument("--stage", default=os.environ.get("STAGE") or "dev", help="deploy stage (for the recorded URL)")
+    p.add_argument("--env-file", default=None, help="read unset settings from this file (make passes .env)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci-callback", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -279,6 +400,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="project root (default: this checkout)")
     p.add_argument("--stage", default=os.environ.get("STAGE") or "dev", help="as scf deploy --stage (default dev)")
     p.set_defaults(func=cmd_check_deploy)
+
+    p = sub.add_parser("connect", help="point the spec's queues and workflows at the function (dry run without --apply)")
+    _target_flags(p)
+    p.add_argument("--apply", action="store_true", help="write the planned callbacks (default: only show them)")
+    p.add_argument("--format", choices=("json", "xml", "JSON", "XML"), default="json", help="ResultFormat (default json)")
+    p.add_argument("--via", choices=("url", "tdmq"), default="url", help="deliver to the URL (default) or a TDMQ topic")
+    p.add_argument("--mq-mode", choices=("Topic", "Queue"), default="Topic", help="with --via tdmq (default Topic)")
+    p.add_argument("--mq-region", default=None, help="with --via tdmq: sh, bj, gz, cd or hk")
+    p.add_argument("--mq-name", default=None, help="with --via tdmq: the topic or queue name")
+    p.add_argument("--allow-intranet", action="store_true", help="accept a loopback/intranet URL (local stack only)")
+    p.set_defaults(func=cmd_connect)
+
+    p = sub.add_parser("doctor", help="check the URL, the queues' callbacks, the role and the sweep; ✓/✗ per check")
+    _target_flags(p)
+    p.add_argument("--sweep-minutes", type=int, default=30, help="the timer's interval (serverless.yml: 30)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -10,6 +10,12 @@ Used by the tests (``tests/fake_ci.py``) and by ``ci-callback demo`` (a lost cal
 * ``GET /jobs?tag=&queueId=&…``       (``CosS3Client.ci_list_media_jobs``)
 * ``GET /pic_jobs?tag=&queueId=&…``   (``CosS3Client.ci_list_media_pic_jobs``)
 * ``GET /workflowexecution?workflowId=&…`` (``CosS3Client.ci_list_workflowexecution``)
+* ``GET /queue?queueIds=`` and ``PUT /queue/<QueueId>`` (``ci_get_media_queue`` /
+  ``ci_update_media_queue``; DescribeMediaQueues doc 436/54045, UpdateMediaQueue doc 436/54046)
+* ``GET /picqueue?queueIds=`` and ``PUT /picqueue/<QueueId>`` (``ci_get_media_pic_queue`` /
+  ``ci_update_media_pic_queue``)
+* ``GET /workflow?ids=`` and ``PUT /workflow/<WorkflowId>`` (``ci_get_workflow`` doc 460/76857 /
+  ``ci_update_workflow`` doc 436/53994: the body is ``<Request><MediaWorkflow>…``)
 
 answering XML shaped like the responses CI's API documents (DescribeMediaJob,
 DescribePicJob, DescribeMediaJobs, DescribeWorkflowExecution(s); CI API docs, product 460;
@@ -48,6 +54,7 @@ Point the product at it with::
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import threading
@@ -58,6 +65,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from .wsgiserver import LocalWSGIServer
@@ -133,6 +141,21 @@ def _el(name: str, value: Any) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
 
 
+def _xml(name: str, value: Any) -> str:
+    """Nested dicts as XML elements, as CI writes its settings."""
+    if isinstance(value, dict):
+        return f"<{name}>" + "".join(_xml(k, v) for k, v in value.items()) + f"</{name}>"
+    return _el(name, "" if value is None else value)
+
+
+def _from_xml(element: ElementTree.Element) -> Any:
+    """An element as nested dicts of strings (what a PUT body says)."""
+    children = list(element)
+    if not children:
+        return element.text or ""
+    return {child.tag: _from_xml(child) for child in children}
+
+
 def _read_time(value: str) -> datetime:
     # CI's documented form is %Y-%m-%dT%H:%M:%S%z; strptime's %z also takes +08:00.
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
@@ -155,6 +178,8 @@ class FakeCI(LocalWSGIServer):
         self._regions: dict[str, str] = {}
         self._requests: list[CiRequest] = []
         self._fail: list[int] = []  # statuses for the next requests (see fail_next)
+        self._queues: dict[tuple[str, str], dict] = {}  # ("queue"|"picqueue", id) -> QueueList fields
+        self._workflows: dict[str, dict] = {}  # id -> MediaWorkflowList fields
         super().__init__()
 
     # -- registry ----------------------------------------------------------
@@ -176,6 +201,44 @@ class FakeCI(LocalWSGIServer):
         with self._lock:
             self._runs[run_id] = run
         return run
+
+    def add_queue(self, queue_id: str, *, pic: bool = False, name: str = "queue-1", state: str = "Active",
+                  notify: dict | None = None) -> None:
+        """A media (or image) queue with this NotifyConfig (default: callbacks Off)."""
+        with self._lock:
+            self._queues[("picqueue" if pic else "queue", queue_id)] = {
+                "QueueId": queue_id, "Name": name, "State": state,
+                "NotifyConfig": dict(notify or {"State": "Off", "Type": "Url", "Url": "", "Event": "TaskFinish",
+                                                 "ResultFormat": "XML"}),
+                "MaxSize": "10000", "MaxConcurrent": "10", "Category": "CateAll"}
+
+    def add_workflow(self, workflow_id: str, *, name: str = "workflow-1", state: str = "Active",
+                     notify: dict | None = None, queue_id: str = QUEUE) -> None:
+        """A workflow whose Start node carries NOTIFY (shape of doc 436/53994's request body)."""
+        start: dict = {"Type": "Start", "Input": {"QueueId": queue_id, "ObjectPrefix": "input/"}}
+        if notify is not None:
+            start["Input"]["NotifyConfig"] = dict(notify)
+        with self._lock:
+            self._workflows[workflow_id] = {
+                "Name": name, "WorkflowId": workflow_id, "State": state,
+                "Topology": {"Dependencies": {"Start": "Transcode_1581665960538",
+                                              "Transcode_1581665960538": "End"},
+                             "Nodes": {"Start": start,
+                                       "Transcode_1581665960538": {"Type": "Transcode", "Operation": {
+                                           "TemplateId": "t1460606b9752148c4ab182f55163ba7cd"}}}}}
+
+    def queue(self, queue_id: str, pic: bool = False) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._queues[("picqueue" if pic else "queue", queue_id)])
+
+    def workflow(self, workflow_id: str) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._workflows[workflow_id])
+
+    @property
+    def writes(self) -> list[CiRequest]:
+        """The PUTs the fake answered 200: what a dry run must never send."""
+        return [r for r in self.requests if r.method == "PUT" and r.status == 200]
 
     def set_state(self, ident: str, state: str, ended: datetime | None = None) -> None:
         """A job or run moves on (Running -> Success …), as CI's record would."""
@@ -372,7 +435,12 @@ class FakeCI(LocalWSGIServer):
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         request_id = uuid.uuid4().hex
-        status, body = self._answer(environ, method, path, query, authorization, request_id)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        sent = environ["wsgi.input"].read(length) if length > 0 else b""
+        status, body = self._answer(environ, method, path, query, authorization, request_id, sent)
         with self._lock:
             self._requests.append(CiRequest(method, path, environ.get("HTTP_HOST", ""), authorization, status, query))
         data = body.encode("utf-8")
@@ -381,6 +449,63 @@ class FakeCI(LocalWSGIServer):
         start_response(f"{status} {reason}", [("Content-Type", "application/xml"), ("Content-Length", str(len(data))),
                                               ("x-ci-request-id", request_id)])
         return [data]
+
+    # -- queue and workflow settings ------------------------------------------
+    def _settings(self, method: str, parts: list[str], query: dict[str, str], body: bytes,
+                  request_id: str) -> tuple[int, str]:
+        route = parts[0]
+        if method == "GET" and len(parts) == 1:
+            wanted = [i for i in query.get("ids" if route == "workflow" else "queueIds", "").split(",") if i]
+            with self._lock:
+                if route == "workflow":
+                    found = [w for i, w in self._workflows.items() if not wanted or i in wanted]
+                    missing = [i for i in wanted if i not in self._workflows]
+                else:
+                    found = [q for (r, i), q in self._queues.items() if r == route and (not wanted or i in wanted)]
+                    missing = [i for i in wanted if (route, i) not in self._queues]
+            item, gone = ("MediaWorkflowList", "NonExistIDs") if route == "workflow" else ("QueueList", "NonExistPIDs")
+            listed = "".join(_xml(item, entry) for entry in found)
+            return 200, (f"<Response>{_el('RequestId', request_id)}{_el('TotalCount', len(found))}"
+                         f"<PageNumber>1</PageNumber><PageSize>10</PageSize>{listed}"
+                         + "".join(_el(gone, i) for i in missing) + "</Response>")
+        if method == "PUT" and len(parts) == 2:
+            try:
+                request = _from_xml(ElementTree.fromstring(body))
+            except ElementTree.ParseError:
+                return self._error(400, "InvalidArgument", "the body is not XML", request_id)
+            if not isinstance(request, dict):
+                return self._error(400, "InvalidArgument", "the body is not a <Request>", request_id)
+            return self._update(route, parts[1], request, request_id)
+        return self._error(405, "MethodNotAllowed", f"{method} {'/'.join(parts)} not served by FakeCI", request_id)
+
+    def _update(self, route: str, ident: str, request: dict, request_id: str) -> tuple[int, str]:
+        if route == "workflow":
+            flow = request.get("MediaWorkflow")
+            if not isinstance(flow, dict) or not flow.get("Name") or not isinstance(flow.get("Topology"), dict):
+                return self._error(400, "InvalidArgument", "MediaWorkflow.Name and Topology are required", request_id)
+            with self._lock:
+                if ident not in self._workflows:
+                    return self._error(404, "NoSuchResource", "no such workflow", request_id)
+                current = self._workflows[ident]
+                current.update({k: v for k, v in flow.items() if k in ("Name", "State", "Topology")})
+                answer = _xml("MediaWorkflow", current)
+            return 200, f"<Response>{_el('RequestId', request_id)}{answer}</Response>"
+        # UpdateMediaQueue: Name and State are required (doc 436/54046).
+        if not request.get("Name") or request.get("State") not in ("Active", "Paused"):
+            return self._error(400, "InvalidArgument", "Name and State (Active|Paused) are required", request_id)
+        notify = request.get("NotifyConfig")
+        if isinstance(notify, dict) and notify.get("State") == "On" and notify.get("Type", "Url") == "Url" \
+                and not notify.get("Url"):
+            return self._error(400, "InvalidArgument", "NotifyConfig.Url is required for Type Url", request_id)
+        with self._lock:
+            current = self._queues.get((route, ident))
+            if current is None:
+                return self._error(404, "NoSuchResource", "no such queue", request_id)
+            current.update({"Name": request["Name"], "State": request["State"]})
+            if isinstance(notify, dict):
+                current["NotifyConfig"] = notify
+            answer = _xml("Queue", current)
+        return 200, f"<Response>{_el('RequestId', request_id)}{answer}</Response>"
 
     def _error(self, status: int, code: str, message: str, request_id: str) -> tuple[int, str]:
         return status, (f"<?xml version='1.0' encoding='utf-8' ?><Error>{_el('Code', code)}{_el('Message', message)}"
@@ -394,21 +519,23 @@ class FakeCI(LocalWSGIServer):
         return None, None
 
     def _answer(self, environ: dict[str, Any], method: str, path: str, query: dict[str, str], authorization: str,
-                request_id: str) -> tuple[int, str]:
+                request_id: str, body: bytes = b"") -> tuple[int, str]:
         if not self._signature_ok(environ, authorization):
             return self._error(403, "AccessDenied", "missing or invalid COS signature", request_id)
         with self._lock:
             fail = self._fail.pop(0) if self._fail else None
         if fail is not None:
             return self._error(fail, "InternalError", "injected by FakeCI", request_id)
+        bucket, region = self._host_bucket(environ)
+        parts = [p for p in path.split("/") if p]
+        if parts and parts[0] in ("queue", "picqueue", "workflow"):
+            return self._settings(method, parts, query, body, request_id)
         if method != "GET":
             return self._error(405, "MethodNotAllowed", f"{method} not served by FakeCI", request_id)
-        bucket, region = self._host_bucket(environ)
         with self._lock:
             home = self._regions.get(bucket or "")
         if home is not None and region != home:
             return self._error(404, "NoSuchBucket", "the bucket does not exist in this region", request_id)
-        parts = [p for p in path.split("/") if p]
         try:
             if len(parts) == 1 and parts[0] in ("jobs", "pic_jobs"):
                 return 200, self._list_jobs(parts[0] == "pic_jobs", query, bucket)

@@ -242,13 +242,41 @@ def _sweep_demo(out: Any, name: str, event: dict[str, Any], cos: Any, settings: 
             rows.append([f"{run} sweep", *(str(result[k]) for k in
                                            ("listed", "already_done", "processed", "failed", "skipped"))])
         calls = len(ci.requests)
-    out.write(f"A lost callback: CI finished {lost} but its callback never came.\n"
-              f"{name} (the timer's spec) lists {len(spec.streams)} streams; {calls} signed CI calls in all.\n")
-    out.write(_table(rows, ["run", "listed", "already done", "processed", "failed", "skipped"]) + "\n")
-    tags = (cos.client().get_object_tagging(Bucket=source.bucket, Key=output).get("TagSet") or {}).get("Tag") or []
-    tags = [tags] if isinstance(tags, dict) else tags
-    out.write(f"{output} now carries " + ", ".join(f"{t['Key']}={t['Value']}" for t in tags) +
-              "; the second sweep changed nothing.\n")
+        out.write(f"A lost callback: CI finished {lost} but its callback never came.\n"
+                  f"{name} (the timer's spec) lists {len(spec.streams)} streams; {calls} signed CI calls in all.\n")
+        out.write(_table(rows, ["run", "listed", "already done", "processed", "failed", "skipped"]) + "\n")
+        tags = (cos.client().get_object_tagging(Bucket=source.bucket, Key=output).get("TagSet") or {}).get("Tag") or []
+        tags = [tags] if isinstance(tags, dict) else tags
+        out.write(f"{output} now carries " + ", ".join(f"{t['Key']}={t['Value']}" for t in tags) +
+                  "; the second sweep changed nothing.\n")
+        _connect_demo(out, spec, ci, swept, str(event["Message"]))
+
+
+def _connect_demo(out: Any, spec: Any, ci: Any, settings: Settings, spec_text: str) -> None:
+    """Wiring CI to the function: connect's dry run, its apply, then doctor (issue 18)."""
+    from . import connect, doctor
+
+    for target in connect.targets(spec):
+        if target.kind == "workflow":
+            ci.add_workflow(target.ident)
+        else:
+            ci.add_queue(target.ident, pic=target.kind == "pic_queue",
+                         notify={"State": "On", "Type": "Url", "Url": "https://old.example.com/cb",
+                                 "Event": "TaskFinish", "ResultFormat": "XML"})
+    server = make_http_server(settings)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        wiring = connect.Wiring(connect.callback_url(f"http://{host}:{port}/", settings.tokens))
+        for title, apply in (("connect (dry run)", False), ("connect --apply", True)):
+            out.write(f"\n{title}: the sweep spec's queues and workflows on the local CI\n")
+            # The local function listens on loopback, which CI itself would refuse.
+            connect.render(connect.connect(settings, connect.targets(spec), wiring, apply, allow_intranet=True), out)
+        out.write("\ndoctor\n")
+        doctor.render(doctor.doctor(settings, wiring.url, spec_text), out)
+    finally:
+        server.shutdown()
 
 
 def _list(client: Any, bucket: str) -> list[dict[str, Any]]:
