@@ -60,7 +60,7 @@ def _target_bucket(inv: Invocation, action: str, skipped_as: str, *candidates: O
 
 def write_document(inv: Invocation, action: str, bucket: str, key: str, document: Mapping[str, Any],
                    region: Optional[str] = None) -> None:
-    inv.adapters.storage.put_json(bucket, key, document, region)
+    inv.services.storage.put_json(bucket, key, document, region)
     inv.record(action, bucket=bucket, key=key)
 
 
@@ -133,8 +133,8 @@ def tag_outputs(inv: Invocation, work: JobWork, progress: Progress) -> bool:
     True when every task is done, False when the deadline stopped it.
     """
     until = budget.work_deadline(inv.deadline, inv.started)
-    storage = inv.adapters.storage.until(until)
-    return fanout.run(inv.adapters.pool, inv.settings.fanout, progress,
+    storage = inv.services.storage.until(until)
+    return fanout.run(inv.services.pool, inv.settings.fanout, progress,
                       lambda index: work.run(inv, index, storage), lambda: budget.may_start(until, 2))
 
 
@@ -291,7 +291,7 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
     document = {"schema": SCHEMA, **callback.to_dict()}
     pointer_key = keys.latest_run_key(prefix, callback.input.bucket, callback.input.key)
     # The manifest write and the pointer read do not depend on each other: one round trip.
-    reading = inv.adapters.pool.submit(inv.adapters.storage.get_json, bucket, pointer_key)
+    reading = inv.services.pool.submit(inv.services.storage.get_json, bucket, pointer_key)
     try:
         write_document(inv, "run-manifest", bucket, manifest_key, document)
     finally:

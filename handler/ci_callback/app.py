@@ -46,6 +46,13 @@ def default_router() -> Router:
     return _default_router
 
 
+def reset_router() -> None:
+    """Forget the default router and every handler registered on it; the next ``router`` is
+    built afresh with the built-ins (``ci_callback_dev.testing`` calls it before each test)."""
+    global _default_router
+    _default_router = None
+
+
 def __getattr__(name: str) -> Any:
     # ``from ci_callback.app import router`` keeps working; the router is built lazily.
     if name == "router":
@@ -77,7 +84,7 @@ def handle(
         return _finish(_misconfigured(exc), Invocation(), started)
     log.set_level(settings.log_level)
     scf_context = context if isinstance(context, dict) else None
-    inv = Invocation(settings=settings, services=services, deadline=budget.deadline_of(context, started),
+    inv = Invocation(settings=settings, attached=services, deadline=budget.deadline_of(context, started),
                      started=started, scf=dict(scf_context or {}))
     if scf_context and scf_context.get("request_id"):
         inv.request_id = str(scf_context["request_id"])
@@ -215,7 +222,7 @@ def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[
             continue
         started = time.monotonic()
         log.set_level(run_settings.log_level)
-        inv = Invocation(settings=run_settings, services=services, source="replay")
+        inv = Invocation(settings=run_settings, attached=services, source="replay")
         response = _answer(partial(archived_request, document, token, f"replay:{key}"), inv, router, started)
         payload = json.loads(response["body"])
         results.append(ReplayResult(key, response["statusCode"], payload.get("status", ""), payload.get("reason", "")))

@@ -51,7 +51,7 @@ def handle_batch(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
 
 def _one(record: cmq.QueueRecord, parent: Invocation, router: Router) -> HttpResponse:
     item = Invocation(request_id=f"{parent.request_id or 'cmq'}:{record.label}", settings=parent.settings,
-                      services=parent.services, deadline=parent.deadline, source="queue", scf=parent.scf)
+                      attached=parent.attached, deadline=parent.deadline, source="queue", scf=parent.scf)
     item.fields.update(request_id=item.request_id, msg_id=record.msg_id, topic=record.topic,
                        envelope=",".join(record.envelope) or None)
     started = time.monotonic()
@@ -68,7 +68,7 @@ def _one(record: cmq.QueueRecord, parent: Invocation, router: Router) -> HttpRes
             response = HttpResponse.error(500, "internal error; the record was not processed")
     if 400 <= response.status < 500:
         _keep_rejected(record, str(response.payload.get("reason")), item)
-    parent.services = parent.services or item.services  # the first record built them: share them
+    parent.attached = parent.attached or item.attached  # the first record built them: share them
     log.info("callback", status=response.status, reason=response.payload.get("reason"), source="queue",
              outcome=response.payload.get("status"), duration_ms=round((time.monotonic() - started) * 1000, 2),
              **{k: v for k, v in item.fields.items() if k != "outcome"})
@@ -83,7 +83,7 @@ def _keep_rejected(record: cmq.QueueRecord, reason: str, item: Invocation) -> No
         log.warn("rejected queue record not archived: no index bucket (CI_CALLBACK_INDEX_BUCKET)",
                  msg_id=record.msg_id)
         return
-    if item.services is None:
+    if item.attached is None:
         from .services import Services  # noqa: PLC0415 - adapters load on first use
 
         item.services = Services.from_env(settings, item.deadline)
@@ -92,7 +92,7 @@ def _keep_rejected(record: cmq.QueueRecord, reason: str, item: Invocation) -> No
     document = inbox.rejected_document(record.body, reason, digest, source="queue", msg_id=record.msg_id,
                                        topic=record.topic, publish_time=record.publish_time)
     try:
-        item.adapters.storage.put_json(bucket, key, document, policy.bucket_region(settings, bucket))
+        item.services.storage.put_json(bucket, key, document, policy.bucket_region(settings, bucket))
     except StorageError as exc:
         log.warn("rejected queue record not archived", msg_id=record.msg_id, error=str(exc))
         return

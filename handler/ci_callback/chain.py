@@ -114,7 +114,7 @@ def invoke_self(inv: Invocation, pointer: dict[str, Any]) -> str | None:
     (``"for": "sweep"``, routed by ``on_continuation``). Raises NotifyError on failure.
     """
     function, namespace, qualifier = target(inv)
-    request_id: str | None = inv.adapters.scf.invoke(
+    request_id: str | None = inv.services.scf.invoke(
         function, {checkpoint.EVENT_KEY: {"continuation": pointer}}, namespace, qualifier)
     return request_id
 
@@ -125,7 +125,7 @@ def save_and_invoke(callback: Callback, inv: Invocation, origin: Origin, pending
         raise StorageError("cannot continue without the archive and the lease (actions archive, dedupe)",
                            transient=True)
     target(inv)  # no function name: fail before writing anything
-    storage = inv.adapters.storage
+    storage = inv.services.storage
     key = keys.checkpoint_key(origin.lease.base)
     now = iso(datetime.now(timezone.utc))
     previous = origin.checkpoint or {}
@@ -138,7 +138,7 @@ def save_and_invoke(callback: Callback, inv: Invocation, origin: Origin, pending
         "request_id": inv.request_id, "tasks": pending.progress.to_dict(pending.index_tasks),
         "status": "continuing",
     }
-    renewal = inv.adapters.pool.submit(idempotency.renew, storage, origin.lease, inv.settings.marker_ttl_seconds,
+    renewal = inv.services.pool.submit(idempotency.renew, storage, origin.lease, inv.settings.marker_ttl_seconds,
                                        inv.request_id, inv.step + 1)
     try:
         storage.put_json(origin.bucket, key, document, origin.region, compact=True)
@@ -154,7 +154,7 @@ def forget(inv: Invocation, origin: Origin) -> None:
     if origin.checkpoint is None or origin.bucket is None or origin.lease is None:
         return
     try:
-        inv.adapters.storage.delete(origin.bucket, keys.checkpoint_key(origin.lease.base), origin.region)
+        inv.services.storage.delete(origin.bucket, keys.checkpoint_key(origin.lease.base), origin.region)
     except StorageError as exc:  # a stale checkpoint is ignored: the done marker answers first
         log.warn("checkpoint not deleted", error=str(exc))
 
@@ -174,7 +174,7 @@ def pointer(event: dict[str, Any], settings: Settings) -> checkpoint.Pointer:
 
 def load(inv: Invocation, at: checkpoint.Pointer) -> tuple[JobCallback, Origin, dict[str, Any]] | str:
     """(callback, origin, checkpoint) to resume, or why there is nothing to do."""
-    storage = inv.adapters.storage
+    storage = inv.services.storage
     document = storage.get_json(at.bucket, at.key, at.region)
     if document is None or document.get("schema") != checkpoint.SCHEMA:
         return "checkpoint gone: the chain finished, or another delivery took over"
@@ -184,7 +184,7 @@ def load(inv: Invocation, at: checkpoint.Pointer) -> tuple[JobCallback, Origin, 
     lease = idempotency.lease_at(at.bucket, str(held.get("key") or ""), str(held.get("nonce") or ""))
     if lease is None or lease.base + keys.checkpoint_key("") != at.key:
         return "checkpoint names a lease elsewhere"
-    stored = inv.adapters.pool.submit(storage.get_json, at.bucket, str(archive.get("key") or ""), at.region)
+    stored = inv.services.pool.submit(storage.get_json, at.bucket, str(archive.get("key") or ""), at.region)
     ours = idempotency.holds(storage, lease)
     body_document = stored.result()
     if not ours:

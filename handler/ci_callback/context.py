@@ -20,7 +20,9 @@ class Invocation:
 
     request_id: str | None = None
     settings: Settings = field(default_factory=Settings)
-    services: Services | None = None  # the I/O adapters (COS, notify); None in the pure core
+    # The I/O adapters (COS, SCF, the work pool) the entry attaches before any handler or action
+    # runs; None in the pure core. Handlers and actions read them as ``inv.services``.
+    attached: Services | None = None
     deadline: float | None = None  # time.monotonic() by which to be done
     actions: list[dict[str, Any]] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)  # added to the invocation's "callback" log line
@@ -37,8 +39,12 @@ class Invocation:
         self.actions.append({"action": action, **details})
 
     @property
-    def adapters(self) -> Services:
-        """The services, which the entry sets before any action runs."""
-        if self.services is None:
-            raise RuntimeError("no services on this invocation (the entry sets them before acting)")
-        return self.services
+    def services(self) -> Services:
+        """COS (``.storage``), SCF (``.scf``) and the work pool (``.pool``): the one name handlers use."""
+        if self.attached is None:
+            raise RuntimeError("no services on this invocation (the entry attaches them before acting)")
+        return self.attached
+
+    @services.setter
+    def services(self, services: Services) -> None:
+        self.attached = services

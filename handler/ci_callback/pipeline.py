@@ -81,7 +81,7 @@ def _reason(status: str) -> str:
 
 def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, router: Router) -> HttpResponse:
     settings = inv.settings
-    if inv.services is None:
+    if inv.attached is None:
         from .services import Services  # noqa: PLC0415 - the adapters load with the first real callback
 
         inv.services = Services.from_env(settings, inv.deadline, policy.callback_region(callback))
@@ -105,7 +105,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             # the source it first arrived by (the replay's own delivery record says "replay").
             if inv.source != "replay":
                 document = inbox.archive_document(request, callback, digest, inv.source)
-                archive = inv.adapters.pool.submit(storage.put_json, bucket, archive_key, document, region)
+                archive = inv.services.pool.submit(storage.put_json, bucket, archive_key, document, region)
                 del document  # the task holds it until written
             delivery = _record_delivery(inv, bucket, region, callback, digest, archive_key)
 
@@ -174,7 +174,7 @@ def conclude(callback: Callback, inv: Invocation, origin: chain.Origin,
              act: Callable[[], HttpResponse]) -> HttpResponse:
     """Act, then continue (work left at the deadline), or notify and write the done marker."""
     settings = inv.settings
-    storage = inv.adapters.storage
+    storage = inv.services.storage
     lease = origin.lease
     try:
         response = act()
@@ -184,7 +184,7 @@ def conclude(callback: Callback, inv: Invocation, origin: chain.Origin,
             written = chain.written(callback, inv)
             # event_id: stable per (kind, id, state), so consumers can dedupe an at-least-once notify.
             event_id = keys.event_id(callback.kind, callback.id, callback.state)
-            request_id = inv.adapters.scf.invoke(
+            request_id = inv.services.scf.invoke(
                 settings.notify_function,
                 {"event_id": event_id, "callback": chain.notify_view(callback), "written": written})
             inv.record("notify", function=settings.notify_function, request_id=request_id, event_id=event_id)
@@ -228,7 +228,7 @@ def _record_delivery(inv: Invocation, bucket: str, region: str | None, callback:
                             received, inv.request_id)
     document = inbox.delivery_document(callback, inv.source, inv.request_id, received, digest, archive_key)
     inv.fields["delivery_key"] = key
-    return inv.adapters.pool.submit(inv.adapters.storage.put_json, bucket, key, document, region)
+    return inv.services.pool.submit(inv.services.storage.put_json, bucket, key, document, region)
 
 
 def _settle(delivery: Future[None], callback: Callback) -> None:
@@ -274,7 +274,7 @@ def continue_chain(event: dict[str, Any], inv: Invocation) -> HttpResponse:
             raise HttpError(400, "not a continuation event of this function")
         return resume(spec, inv)
     pointer = chain.pointer(event, inv.settings)
-    if inv.services is None:
+    if inv.attached is None:
         from .services import Services  # noqa: PLC0415
 
         inv.services = Services.from_env(inv.settings, inv.deadline, pointer.region)
@@ -300,7 +300,7 @@ def _give_back(inv: Invocation, origin: chain.Origin) -> None:
     retries a failed async invocation with the same event (tencent-facts.md, "Async
     retries"), and that retry must still hold it; if none comes, it expires."""
     if origin.lease is not None and inv.source != "continuation":
-        idempotency.release(inv.adapters.storage, origin.lease, keep_number=origin.checkpoint is not None)
+        idempotency.release(inv.services.storage, origin.lease, keep_number=origin.checkpoint is not None)
 
 
 def _lease_ttl(inv: Invocation) -> int:

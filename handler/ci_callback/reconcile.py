@@ -60,7 +60,7 @@ class _Run:
 
     @property
     def storage(self) -> CosStorage:
-        return self.inv.adapters.storage
+        return self.inv.services.storage
 
     def out_of_time(self) -> bool:
         deadline = self.inv.deadline
@@ -249,7 +249,7 @@ def _pipeline(run: _Run, body: bytes, callback: Callback, source: str) -> HttpRe
     # writes come after it); a large job it cannot finish continues on its own (chain).
     deadline = None if parent.deadline is None else parent.deadline - CLOSING_SECONDS
     item = Invocation(request_id=f"{parent.request_id or 'sweep'}:{callback.id}", settings=settings,
-                      services=parent.services, deadline=deadline, source=source, scf=parent.scf)
+                      attached=parent.attached, deadline=deadline, source=source, scf=parent.scf)
     request = HttpRequest("POST", PATH, dict(JSON_HEADERS), {}, body, request_id=item.request_id)
     started = time.monotonic()
     try:
@@ -338,11 +338,11 @@ def handle_timer(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
     except InvalidSweepSpec as exc:
         log.error("sweep spec refused", reason=str(exc), trigger=str(event.get("TriggerName"))[:64])
         return {"ok": False, "status": "rejected", "reason": str(exc)}
-    if inv.services is None:
+    if inv.attached is None:
         from .services import Services  # noqa: PLC0415 - the adapters load with the first real work
 
         inv.services = Services.from_env(settings, inv.deadline)
-    storage = inv.adapters.storage
+    storage = inv.services.storage
     home, region = policy.sweep_home(settings, spec)
     cursor_key = keys.sweep_cursor_key(settings.marker_prefix, spec.digest)
     try:

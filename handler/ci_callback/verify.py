@@ -39,7 +39,7 @@ def _query(inv: Invocation, method: str, bucket: str, region: str | None, **ids:
     """
     region = policy.bucket_region(inv.settings, bucket, region)
     try:
-        return inv.adapters.storage.query_ci(method, region, Bucket=bucket, **ids)
+        return inv.services.storage.query_ci(method, region, Bucket=bucket, **ids)
     except NotFound as exc:
         where = region or inv.settings.region or "the function's region"
         raise StorageError(f"{exc}: is {bucket} in {where}? (CI_CALLBACK_BUCKET_REGIONS)", status=404,
