@@ -5,13 +5,15 @@ A module may import its own layer, any layer *before* it in that flow, and the c
 the core imports only the core; nothing imports the entry. Imports under
 ``if TYPE_CHECKING:`` are annotations, never executed, and do not count. Function-level
 (lazy) imports do count. Only the adapters import the cloud SDKs; nothing in the runtime
-imports the dev package. A new module must be given a layer here (and in the README).
+imports the dev package. A new module must be given a layer here (and in the README). These rules
+guard the package only: the user's modules beside ``index.py`` ship too, checked only for dev imports.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -168,22 +170,61 @@ def _build_module():
     return module
 
 
-def test_the_code_zip_holds_only_runtime_modules(tmp_path: Path) -> None:
-    pytest.importorskip("yaml")
+def _zip_sources(src: Path, excludes: list[str], tmp_path: Path) -> dict[str, Path]:
+    """The code zip built from SRC as serverless.yml uploads it, its .py files unzipped under tmp_path."""
     build = _build_module()
-    src, excludes = build.code_source(ROOT)  # serverless.yml's inputs.src and its excludes, nothing else
     dest = tmp_path / "code.zip"
     build.write_zip(src, dest, excludes)
+    unzipped: dict[str, Path] = {}
     with zipfile.ZipFile(dest) as zf:
         names = zf.namelist()
-        sources = {name: zf.read(name) for name in names if name.endswith(".py")}
-    runtime = {f"ci_callback/{m}.py" for m in set().union(*LAYERS.values()) - {"results"}}
-    runtime |= {f"ci_callback/results/{p.name}" for p in (PACKAGE / "results").glob("*.py")}
-    assert set(sources) == runtime | {"index.py"}
-    assert set(names) - set(sources) <= {"ci_callback/py.typed"}
-    for name, data in sources.items():
-        path = tmp_path / "unzipped" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        assert set(n for n in names if not n.endswith(".py")) <= {"ci_callback/py.typed"}
+        for name in names:
+            if name.endswith(".py"):
+                path = tmp_path / "unzipped" / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(zf.read(name))
+                unzipped[name] = path
+    return unzipped
+
+
+def _check_code_zip(sources: dict[str, Path]) -> None:
+    """The package ships whole and alone under ci_callback/; beside it, index.py and the user's own
+    modules (any layout), none of which may import dev tooling (it is not in the layer)."""
+    runtime = {f"ci_callback/{path.relative_to(PACKAGE).as_posix()}" for path in PACKAGE.rglob("*.py")}
+    assert {name for name in sources if name.startswith("ci_callback/")} == runtime
+    assert "index.py" in sources
+    for name, path in sources.items():
         external = imports(path)[1]
         assert not external & set(DEV_ONLY), f"{name} in the code zip imports {external & set(DEV_ONLY)}"
+
+
+def test_the_code_zip_holds_the_package_and_index(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    src, excludes = _build_module().code_source(ROOT)  # serverless.yml's inputs.src and its excludes
+    _check_code_zip(_zip_sources(src, excludes, tmp_path))
+
+
+def test_a_user_module_beside_index_ships_and_passes(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    src, excludes = _build_module().code_source(ROOT)
+    tree = tmp_path / "handler"
+    shutil.copytree(src, tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (tree / "my_rules.py").write_text(
+        "from ci_callback.app import router\n\n\n@router.on_job('SmartCover', state='Success')\n"
+        "def mine(callback, inv):\n    inv.record('mine')\n", encoding="utf-8")
+    index = tree / "index.py"
+    index.write_text(index.read_text(encoding="utf-8") + "\nimport my_rules  # noqa: E402,F401\n", encoding="utf-8")
+    sources = _zip_sources(tree, excludes, tmp_path / "zip")
+    assert {"index.py", "my_rules.py"} <= set(sources)
+    _check_code_zip(sources)
+
+
+def test_a_user_module_importing_dev_tooling_is_caught(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    src, excludes = _build_module().code_source(ROOT)
+    tree = tmp_path / "handler"
+    shutil.copytree(src, tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (tree / "my_rules.py").write_text("from ci_callback_dev import localcos\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="my_rules.py in the code zip imports"):
+        _check_code_zip(_zip_sources(tree, excludes, tmp_path / "zip"))

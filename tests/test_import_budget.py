@@ -75,3 +75,55 @@ def test_index_import_time(runs):
     print(f"\nimport index: best {best * 1000:.1f} ms, median {median * 1000:.1f} ms over {RUNS} fresh "
           f"interpreters; {modules} modules newly imported")
     assert median < BUDGET_SECONDS
+
+
+# A refused request (wrong token) with a user's handler module beside index.py, as it ships: the
+# user's decorators load the router and the models' annotations, never the parser or COS machinery.
+USER_MODULE = '''from ci_callback.app import router
+
+
+@router.on_job("SmartCover", state="Success")
+def mine(callback, inv):
+    inv.services.storage.put_json(callback.input.bucket, "mine.json", {}, callback.input.region)
+'''
+REFUSED = r"""
+import sys, time, json
+sys.path.insert(0, HANDLER)
+start = time.perf_counter()
+import index
+imported = time.perf_counter() - start
+response = index.main_handler(json.loads(EVENT), {"request_id": "budget"})
+answered = time.perf_counter() - start
+machinery = ("ci_callback.storage", "ci_callback.services", "ci_callback.notify", "ci_callback.pipeline",
+             "ci_callback.parse", "ci_callback.decode")
+print(json.dumps({
+    "status": response["statusCode"], "import": imported, "answered": answered, "user": "my_rules" in sys.modules,
+    "heavy": sorted(m for m in sys.modules if m.split(".")[0] in HEAVY or m in machinery),
+}))
+"""
+
+
+def test_a_refused_request_with_a_user_handler_module_loaded(tmp_path):
+    import os
+    import shutil
+
+    from ci_callback_dev import events
+
+    tree = tmp_path / "handler"
+    shutil.copytree(ROOT / "handler", tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (tree / "my_rules.py").write_text(USER_MODULE, encoding="utf-8")
+    index = tree / "index.py"
+    index.write_text(index.read_text(encoding="utf-8") + "\nimport my_rules  # noqa: E402,F401\n", encoding="utf-8")
+    event = events.function_url_event("<Response/>", token="wrong-token", headers={"content-type": "application/xml"})
+    code = (REFUSED.replace("HANDLER", repr(str(tree))).replace("EVENT", repr(json.dumps(event)))
+            .replace("HEAVY", repr(HEAVY)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CI_CALLBACK_")}
+    env["CI_CALLBACK_TOKENS"] = "the-real-token"
+    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"\nrefused with a user module: import {run['import'] * 1000:.1f} ms, answered "
+          f"{run['answered'] * 1000:.1f} ms after import started")
+    assert (run["status"], run["user"], run["heavy"]) == (403, True, [])
+    assert run["answered"] < BUDGET_SECONDS

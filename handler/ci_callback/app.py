@@ -49,6 +49,13 @@ def default_router() -> Router:
     return _default_router
 
 
+def reset_router() -> None:
+    """Forget the default router and every handler registered on it; the next ``router`` is
+    built afresh with the built-ins (``ci_callback_dev.testing`` calls it before each test)."""
+    global _default_router
+    _default_router = None
+
+
 def __getattr__(name: str) -> Any:
     # ``from ci_callback.app import router`` keeps working; the router is built lazily.
     if name == "router":
