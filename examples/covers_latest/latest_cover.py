@@ -4,9 +4,8 @@ One small document per input, overwritten by each new SmartCover job, so a page 
 current covers of a video without listing the index.
 """
 
+from ci_callback import Invocation, JobCallback, SmartCoverResult
 from ci_callback.app import router
-from ci_callback.context import Invocation
-from ci_callback.models import JobCallback, SmartCoverResult
 
 PREFIX = "covers-latest/"
 
@@ -18,5 +17,5 @@ def latest_cover(callback: JobCallback, inv: Invocation) -> None:
     key = f"{PREFIX}{callback.input.key}.json"
     document = {"job_id": callback.job_id, "input": callback.input.key,
                 "covers": [cover.key for cover in callback.details.covers]}
-    inv.services.storage.put_json(callback.input.bucket, key, document, callback.input.region)
+    inv.services.storage.put_json(callback.input.bucket, key, document)  # the adapter knows its region
     inv.record("latest_cover", key=key)
