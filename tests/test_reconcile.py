@@ -428,3 +428,50 @@ def test_the_cli_runs_the_same_sweep(cos, swept, fake_ci, monkeypatch, tmp_path,
     # The second lists from the first's watermark: fewer records, none processed again.
     assert (first["processed"], second["processed"], second["failed"]) == (8, 0, 0)
     assert 0 < second["already_done"] <= 8
+
+
+# ---------------------------------------------------------------- the incremental sweep (issue 19)
+
+ONE_QUEUE = {"reconcile": {"settle_minutes": 0, "inbox_age_minutes": 0, "page_size": 100, "sources": [
+    {"bucket": BUCKET, "region": REGION, "queue": QUEUE, "tags": ["Transcode"]}]}}
+
+
+def _add_jobs(cos: LocalCOS, ci: FakeCI, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        ci.add_job(f"k{i:031x}a", "Transcode", "Success", BUCKET, f"in/inc-{i}.mp4",
+                   created=NOW - timedelta(minutes=60) + timedelta(seconds=i))
+
+
+def _costs(cos: LocalCOS, ci: FakeCI, settings, request_id: str) -> tuple[dict, int, int]:
+    """One sweep of ONE_QUEUE: its summary, its COS requests and its CI list calls."""
+    cos.reset_requests()
+    ci.reset_requests()
+    result = sweep_once(settings, request_id=request_id, spec=ONE_QUEUE)
+    lists = [r for r in ci.requests if r.path == "/jobs"]
+    return result, len(cos.requests), len(lists)
+
+
+def test_confirmed_jobs_are_not_checked_again_and_new_ones_cost_their_processing(cos, swept, fake_ci):
+    _add_jobs(cos, fake_ci, 0, 200)
+    first, first_cos, _ = _costs(cos, fake_ci, swept, "sweep-1")
+    assert (first["processed"], first["failed"]) == (200, 0)
+    # Given 200 confirmed jobs, a later sweep over the unchanged world is nearly free.
+    later, later_cos, later_lists = _costs(cos, fake_ci, swept, "sweep-2")
+    assert (later["processed"], later["failed"]) == (0, 0), later
+    assert later_cos <= 10 and later_lists <= 2, (later_cos, later_lists)
+    # 20 new jobs are all processed, at what processing them costs.
+    _add_jobs(cos, fake_ci, 200, 20)
+    new, new_cos, new_lists = _costs(cos, fake_ci, swept, "sweep-3")
+    assert (new["processed"], new["failed"]) == (20, 0), new
+    assert new_cos <= 20 * (first_cos / 200) + 10 and new_lists <= 2, (new_cos, first_cos)
+
+
+def test_a_lost_or_corrupt_state_costs_one_full_sweep_never_a_job(cos, swept, fake_ci):
+    _add_jobs(cos, fake_ci, 0, 30)
+    assert _costs(cos, fake_ci, swept, "sweep-1")[0]["processed"] == 30
+    for key in [k for k in snapshot(cos) if k.startswith("ci-markers/_sweep/") and "/state-" in k]:
+        cos.client().put_object(Bucket=BUCKET, Key=key, Body=b'{"schema": 1, "watermark": "x"}')
+    _add_jobs(cos, fake_ci, 30, 5)
+    again, _, _ = _costs(cos, fake_ci, swept, "sweep-2")
+    assert (again["processed"], again["failed"], again["listed"]) == (5, 0, 35), again
+

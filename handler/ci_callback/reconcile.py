@@ -354,6 +354,10 @@ def _redrive(run: _Run, bucket: str, region: str | None, cursor: sweep.Cursor) -
             cursor.marker = key
             identity = keys.parse_archive_key(settings.archive_prefix, key)
             stamp = parse_time(modified, naive=timezone.utc)  # COS stamps are UTC
+            if identity is not None and stamp is not None and identity in run.seen:
+                fp = sweepstate.fingerprint(*identity)  # the listing just handled it, however young
+                observed.add(fp, stamp.timestamp(), fp in run.settled)
+                continue
             if identity is None or stamp is None or not oldest <= stamp <= youngest:
                 continue
             fp = sweepstate.fingerprint(*identity)
