@@ -26,7 +26,7 @@ FLOW = ("edge", "trust", "durability", "actions", "adapters")
 ENTRY = "entry"
 LAYERS: dict[str, set[str]] = {
     CORE: {"errors", "kinds", "times", "jsonsafe", "log", "settings", "context",
-           "decode", "parse", "models", "router", "keys", "sweepspec", "sweep", "budget", "checkpoint", "fanout"},
+           "decode", "parse", "models", "router", "keys", "sweepspec", "sweep", "sweepstate", "budget", "checkpoint", "fanout"},
     "edge": {"http", "triggers", "cmq"},
     "trust": {"auth", "policy"},
     "durability": {"inbox", "idempotency", "replay", "verify"},
