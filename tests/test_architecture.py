@@ -28,7 +28,7 @@ FLOW = ("edge", "trust", "durability", "actions", "adapters")
 ENTRY = "entry"
 LAYERS: dict[str, set[str]] = {
     CORE: {"errors", "kinds", "times", "jsonsafe", "log", "settings", "context",
-           "decode", "parse", "models", "readers", "results", "router", "keys", "sweepspec", "sweep", "budget",
+           "decode", "parse", "models", "readers", "results", "router", "keys", "sweepspec", "sweep", "sweepstate", "budget",
            "checkpoint", "fanout"},
     "edge": {"http", "triggers", "cmq"},
     "trust": {"auth", "policy"},

@@ -153,14 +153,16 @@ def test_a_sweep_recovers_every_lost_callback_exactly_as_the_callbacks_would(cos
 
     # A second sweep changes nothing (but its own summary) and costs one marker check per final job.
     def without_summaries(state):
-        return {k: v for k, v in state.items() if not k.startswith("ci-index/sweeps/")}
+        return {k: v for k, v in state.items() if not k.startswith(("ci-index/sweeps/", "ci-markers/_sweep/"))}
 
     before = without_summaries(snapshot(cos))
     cos.reset_requests()
     again = sweep_once(swept, request_id="sweep-2")
-    assert (again["processed"], again["already_done"], again["failed"]) == (0, len(finals), 0)
+    # Incremental: jobs created before the first open one are below the watermark, not listed; the
+    # inbox checks once the archives written after the first sweep began (too young for it then).
+    assert (again["processed"], again["failed"]) == (0, 0) and again["already_done"] <= len(finals) + len(archived)
     assert without_summaries(snapshot(cos)) == before
-    writes = [r for r in cos.requests if r.method in ("PUT", "POST", "DELETE") and "sweeps/" not in r.path]
+    writes = [r for r in cos.requests if r.method in ("PUT", "POST", "DELETE") and "sweep" not in r.path]
     assert writes == []
 
     # The same jobs delivered as callbacks, on a fresh COS, leave the same indexes and tags.
@@ -320,7 +322,8 @@ def test_the_inbox_replays_a_503_nobody_retried(cos, swept, fake_ci):
     assert (result["archived"], result["replayed"], result["processed"]) == (1, 1, 1), result
     assert [k for k in snapshot(cos) if k.startswith("ci-index/") and "9" * 32 in k]
     again = sweep_once(swept, spec=spec, request_id="sweep-2")
-    assert (again["archived"], again["already_done"], again["replayed"]) == (1, 1, 0)
+    # The first sweep's state vouches for it: not checked again.
+    assert (again["archived"], again["already_done"], again["replayed"]) == (0, 0, 0)
     # The archive still says how the callback first arrived.
     [archived] = [k for k in snapshot(cos) if k.startswith("ci-inbox/job/") and "/deliveries/" not in k]
     assert json.loads(cos.client().get_object(Bucket=BUCKET, Key=archived)["Body"].get_raw_stream().read())[
@@ -422,4 +425,53 @@ def test_the_cli_runs_the_same_sweep(cos, swept, fake_ci, monkeypatch, tmp_path,
         assert cli.main(["reconcile", "--spec", "{not json"]) == 2
     finally:
         settings_module.reset_settings()
-    assert (first["processed"], second["processed"], second["already_done"]) == (8, 0, 8)
+    # The second lists from the first's watermark: fewer records, none processed again.
+    assert (first["processed"], second["processed"], second["failed"]) == (8, 0, 0)
+    assert 0 < second["already_done"] <= 8
+
+
+# ---------------------------------------------------------------- the incremental sweep (issue 19)
+
+ONE_QUEUE = {"reconcile": {"settle_minutes": 0, "inbox_age_minutes": 0, "page_size": 100, "sources": [
+    {"bucket": BUCKET, "region": REGION, "queue": QUEUE, "tags": ["Transcode"]}]}}
+
+
+def _add_jobs(cos: LocalCOS, ci: FakeCI, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        ci.add_job(f"k{i:031x}a", "Transcode", "Success", BUCKET, f"in/inc-{i}.mp4",
+                   created=NOW - timedelta(minutes=60) + timedelta(seconds=i))
+
+
+def _costs(cos: LocalCOS, ci: FakeCI, settings, request_id: str) -> tuple[dict, int, int]:
+    """One sweep of ONE_QUEUE: its summary, its COS requests and its CI list calls."""
+    cos.reset_requests()
+    ci.reset_requests()
+    result = sweep_once(settings, request_id=request_id, spec=ONE_QUEUE)
+    lists = [r for r in ci.requests if r.path == "/jobs"]
+    return result, len(cos.requests), len(lists)
+
+
+def test_confirmed_jobs_are_not_checked_again_and_new_ones_cost_their_processing(cos, swept, fake_ci):
+    _add_jobs(cos, fake_ci, 0, 200)
+    first, first_cos, _ = _costs(cos, fake_ci, swept, "sweep-1")
+    assert (first["processed"], first["failed"]) == (200, 0)
+    # Given 200 confirmed jobs, a later sweep over the unchanged world is nearly free.
+    later, later_cos, later_lists = _costs(cos, fake_ci, swept, "sweep-2")
+    assert (later["processed"], later["failed"]) == (0, 0), later
+    assert later_cos <= 10 and later_lists <= 2, (later_cos, later_lists)
+    # 20 new jobs are all processed, at what processing them costs.
+    _add_jobs(cos, fake_ci, 200, 20)
+    new, new_cos, new_lists = _costs(cos, fake_ci, swept, "sweep-3")
+    assert (new["processed"], new["failed"]) == (20, 0), new
+    assert new_cos <= 20 * (first_cos / 200) + 10 and new_lists <= 2, (new_cos, first_cos)
+
+
+def test_a_lost_or_corrupt_state_costs_one_full_sweep_never_a_job(cos, swept, fake_ci):
+    _add_jobs(cos, fake_ci, 0, 30)
+    assert _costs(cos, fake_ci, swept, "sweep-1")[0]["processed"] == 30
+    for key in [k for k in snapshot(cos) if k.startswith("ci-markers/_sweep/") and "/state-" in k]:
+        cos.client().put_object(Bucket=BUCKET, Key=key, Body=b'{"schema": 1, "watermark": "x"}')
+    _add_jobs(cos, fake_ci, 30, 5)
+    again, _, _ = _costs(cos, fake_ci, swept, "sweep-2")
+    assert (again["processed"], again["failed"], again["listed"]) == (5, 0, 35), again
+

@@ -198,3 +198,8 @@ def sweep_summary_key(index_prefix: str, when: datetime, request_id: str | None)
     """One summary per sweep invocation: ``sweeps/<UTC date>/<HHMMSS>-<request id>.json``."""
     stamp = when.astimezone(timezone.utc)
     return f"{index_prefix}sweeps/{stamp:%Y-%m-%d}/{stamp:%H%M%S}-{encode_id(request_id)}.json"
+
+
+def sweep_state_key(marker_prefix: str, spec_digest: str, listing: str) -> str:
+    """What earlier sweeps established about one listing (a stream's label, or ``inbox:<bucket>``)."""
+    return f"{marker_prefix}_sweep/{encode_id(spec_digest)}/state-{encode_id(listing)}.json"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import chain, inbox, keys, log, policy, sweep
+from . import chain, inbox, keys, log, policy, sweep, sweepstate
 from .context import Invocation
 from .errors import ActionSkipped, InvalidCallback, InvalidSweepSpec, NotifyError, StorageError
 from .http import HttpRequest, HttpResponse
@@ -34,7 +34,7 @@ from .pipeline import process
 from .runner import run_item
 from .settings import Settings
 from .sweepspec import JobSource, Stream, SweepSpec, WorkflowSource, parse_spec
-from .times import parse_time
+from .times import BEIJING, parse_time
 
 if TYPE_CHECKING:
     from .router import Router
@@ -60,10 +60,34 @@ class _Run:
     window: sweep.Window
     summary: sweep.Summary = field(default_factory=sweep.Summary)
     seen: set[Identity] = field(default_factory=set)  # (kind, id, state) handled in this invocation
+    settled: set[str] = field(default_factory=set)  # fingerprints of the seen the listing settled
 
     @property
     def storage(self) -> CosStorage:
         return self.inv.services.storage
+
+    def load_state(self, listing: str) -> sweepstate.State | None:
+        """What earlier sweeps established about LISTING; None (a full listing) when unreadable."""
+        home = sweep_home(self.inv.settings, self.spec)
+        try:
+            document = self.storage.get_json(home, keys.sweep_state_key(self.inv.settings.marker_prefix,
+                                                                        self.spec.digest, listing))
+        except StorageError as exc:
+            log.warn("sweep state not readable; listing in full", listing=listing, error=str(exc))
+            return None
+        return sweepstate.State.from_json(document)
+
+    def save_state(self, listing: str, previous: sweepstate.State | None, observed: sweepstate.Observed,
+                   upper: float | None) -> None:
+        state = sweepstate.close(previous, observed, upper)
+        if state is None or state == previous:
+            return
+        home = sweep_home(self.inv.settings, self.spec)
+        key = keys.sweep_state_key(self.inv.settings.marker_prefix, self.spec.digest, listing)
+        try:  # a whole-object PUT: a concurrent sweep reads the old state or this one, both true
+            self.storage.put_json(home, key, state.to_json(), compact=True)
+        except StorageError as exc:
+            log.warn("sweep state not written; the next sweep checks these records again", error=str(exc))
 
     def out_of_time(self) -> bool:
         deadline = self.inv.deadline
@@ -118,11 +142,11 @@ def inbox_buckets(settings: Settings, spec: SweepSpec) -> tuple[str, ...]:
 # ---------------------------------------------------------------- listing
 
 
-def _list_page(run: _Run, stream: Stream, token: str | None) -> Mapping[str, Any]:
+def _list_page(run: _Run, stream: Stream, token: str | None, since: float | None = None) -> Mapping[str, Any]:
     source = stream.source
     # Asc: jobs created while we page land behind us, not in the pages we already read.
     query: dict[str, Any] = {"Bucket": source.bucket, "Size": run.spec.page_size, "NextToken": token or "",
-                             "OrderByTime": "Asc", "States": "All", **run.window.query()}
+                             "OrderByTime": "Asc", "States": "All", **run.window.query(since)}
     if isinstance(source, WorkflowSource):
         method = "ci_list_workflowexecution"
         query["WorkflowId"] = source.workflow
@@ -133,7 +157,23 @@ def _list_page(run: _Run, stream: Stream, token: str | None) -> Mapping[str, Any
 
 
 def _list_stream(run: _Run, stream: Stream, cursor: sweep.Cursor) -> bool:
-    """Page through one listing from the cursor's token. True when stopped for time."""
+    """Page through one listing from the cursor's token. True when stopped for time.
+
+    Incremental: the listing starts at the stream's watermark and skips the records confirmed
+    above it; what it saw moves the state on (pages come oldest first, so even a listing cut
+    short vouches for every record before its last one).
+    """
+    state = run.load_state(stream.label)
+    if cursor.token is None:
+        cursor.since = state.watermark if state is not None else None
+    observed = sweepstate.Observed()
+    stopped = _list_pages(run, stream, cursor, state, observed)
+    run.save_state(stream.label, state, observed, observed.latest)
+    return stopped
+
+
+def _list_pages(run: _Run, stream: Stream, cursor: sweep.Cursor, state: sweepstate.State | None,
+                observed: sweepstate.Observed) -> bool:
     tokens: set[str] = set()
     restarted = False
     key = "WorkflowExecutionList" if isinstance(stream.source, WorkflowSource) else "JobsDetail"
@@ -141,7 +181,7 @@ def _list_stream(run: _Run, stream: Stream, cursor: sweep.Cursor) -> bool:
         if run.out_of_time():
             return True
         try:
-            page = _list_page(run, stream, cursor.token)
+            page = _list_page(run, stream, cursor.token, cursor.since)
         except StorageError as exc:
             if cursor.token and exc.status == 400 and not restarted:
                 # A saved NextToken CI no longer takes (how long one lives is not documented).
@@ -155,12 +195,42 @@ def _list_stream(run: _Run, stream: Stream, cursor: sweep.Cursor) -> bool:
         for record in records:
             if run.out_of_time():
                 return True
-            _handle_listed(run, stream, record)
+            _observe_listed(run, stream, record, state, observed)
         token = sweep.next_token(page)
         if not token or not records or token == cursor.token or token in tokens:
             return False
         tokens.add(token)
         cursor.token = token
+
+
+def _epoch(value: object, naive: timezone = BEIJING) -> float | None:
+    stamp = parse_time(value, naive=naive)
+    return None if stamp is None else stamp.timestamp()
+
+
+def _observe_listed(run: _Run, stream: Stream, record: Mapping[str, Any], state: sweepstate.State | None,
+                    observed: sweepstate.Observed) -> None:
+    """One listed record: skipped when an earlier sweep confirmed it, else handled and observed."""
+    workflow = isinstance(stream.source, WorkflowSource)
+    kind = "workflow" if workflow else "job"
+    ident = sweep.text(record.get("RunId" if workflow else "JobId")) or ""
+    fp = sweepstate.fingerprint(kind, ident, sweep.text(record.get("State")) or "none")
+    created = _epoch(record.get("CreationTime"))
+    if state is not None and fp in state.confirmed:
+        run.summary.listed += 1
+        run.summary.already_done += 1
+        run.settled.add(fp)
+        observed.add(fp, created, True)
+        return
+    summary = run.summary
+    failed, skipped = summary.failed, dict(summary.reasons)
+    _handle_listed(run, stream, record)
+    open_verdicts = (sweep.RUNNING, sweep.SETTLING)
+    settled = summary.failed == failed and not any(
+        summary.reasons.get(v, 0) > skipped.get(v, 0) for v in open_verdicts)
+    if settled:
+        run.settled.add(fp)
+    observed.add(fp, created, settled)
 
 
 def _handle_listed(run: _Run, stream: Stream, record: Mapping[str, Any]) -> None:
@@ -278,6 +348,13 @@ def _redrive(run: _Run, bucket: str, cursor: sweep.Cursor) -> bool:
     settings = run.inv.settings
     youngest = run.window.now - timedelta(minutes=run.spec.inbox_age_minutes)
     oldest = run.window.ended_from
+    listing = f"inbox:{bucket}"
+    resumed = bool(cursor.marker)
+    state = run.load_state(listing)
+    observed = sweepstate.Observed()
+    # COS lists keys by name, not time: only a whole listing vouches for every archive, up to
+    # the youngest judged, less the skew between COS's clock and ours.
+    upper: float | None = (youngest - sweep.CLOCK_SKEW).timestamp()
     try:
         for key, modified in run.storage.list_keys(bucket, settings.archive_prefix, cursor.marker):
             if run.out_of_time():
@@ -285,33 +362,49 @@ def _redrive(run: _Run, bucket: str, cursor: sweep.Cursor) -> bool:
             cursor.marker = key
             identity = keys.parse_archive_key(settings.archive_prefix, key)
             stamp = parse_time(modified, naive=timezone.utc)  # COS stamps are UTC
+            if identity is not None and stamp is not None and identity in run.seen:
+                fp = sweepstate.fingerprint(*identity)  # the listing just handled it, however young
+                observed.add(fp, stamp.timestamp(), fp in run.settled)
+                continue
             if identity is None or stamp is None or not oldest <= stamp <= youngest:
                 continue
-            _redrive_one(run, bucket, key, identity)
+            fp = sweepstate.fingerprint(*identity)
+            if state is not None and (stamp.timestamp() < state.watermark or fp in state.confirmed):
+                observed.add(fp, stamp.timestamp(), True)
+                continue
+            failed = run.summary.failed
+            settled = _redrive_one(run, bucket, key, identity, fp) and run.summary.failed == failed
+            observed.add(fp, stamp.timestamp(), settled)
     except StorageError as exc:
         log.error("inbox listing failed; the next sweep tries again", bucket=bucket, error=str(exc))
         run.summary.list_errors += 1
+        upper = None
+    if upper is None or resumed:  # a listing resumed mid-way did not see the whole inbox here
+        return False
+    run.save_state(listing, state, observed, upper)
     return False
 
 
-def _redrive_one(run: _Run, bucket: str, key: str, identity: Identity) -> None:
+def _redrive_one(run: _Run, bucket: str, key: str, identity: Identity, fp: str) -> bool:
+    """One archive in the window. False when it is still open (the listing left it unsettled)."""
     summary = run.summary
     if identity in run.seen:  # the listing just handled it: not counted twice
-        return
+        return fp in run.settled
     summary.archived += 1
     run.seen.add(identity)
     if _settled(run, bucket, identity):
-        return
+        return True
     try:
         document = run.storage.get_json(bucket, key)
     except StorageError as exc:
         log.error("archived callback not readable; the next sweep tries again", key=key, error=str(exc))
         summary.failed += 1
-        return
+        return False
     if document is None:
         summary.skip("archive-gone")
-        return
+        return True
     _run_body(run, inbox.body_of(document), "replay", checked=True)
+    return True
 
 
 # ---------------------------------------------------------------- the timer entry

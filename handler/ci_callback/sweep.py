@@ -71,9 +71,13 @@ class Window:
     def created_to(self) -> datetime:
         return self.now + CLOCK_SKEW
 
-    def query(self) -> dict[str, str]:
-        """The list APIs' creation-time keyword arguments."""
-        return {"StartCreationTime": ci_time(self.created_from), "EndCreationTime": ci_time(self.created_to)}
+    def query(self, since: float | None = None) -> dict[str, str]:
+        """The list APIs' creation-time keyword arguments, from SINCE (an incremental sweep's
+        watermark, epoch seconds) when it is later than the padded lookback."""
+        start = self.created_from
+        if since is not None:
+            start = max(start, datetime.fromtimestamp(since, timezone.utc))
+        return {"StartCreationTime": ci_time(start), "EndCreationTime": ci_time(self.created_to)}
 
 
 def judge(state: str | None, ended: object, window: Window) -> str:
@@ -164,6 +168,7 @@ class Cursor:
     bucket: int = 0  # inbox phase: index into spec.buckets
     marker: str = ""  # inbox phase: the last archive key handled
     invocations: int = 1
+    since: float | None = None  # list phase: the watermark the current stream's listing started at
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": 1, **asdict(self)}
@@ -183,6 +188,7 @@ class Cursor:
                 bucket=int(document["bucket"]),
                 marker=str(document.get("marker") or ""),
                 invocations=int(document.get("invocations") or 1),
+                since=None if document.get("since") is None else float(document["since"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
