@@ -532,6 +532,32 @@ def test_six_killed_invocations_then_a_healthy_delivery_processes_every_output(c
     assert warning["level"] == "WARN" and warning["attempts"] == 6, warning
 
 
+@pytest.mark.parametrize("code", ["ObjectAlreadyExists", "Conflict", "PathConflict"])
+def test_a_conflict_answered_with_another_409_code_is_still_a_duplicate(code, cos, settings):
+    """No Tencent page names the code forbid-overwrite answers: whatever it is, the key decides."""
+    seed_covers(cos)
+    status, _ = invoke(apigw_event(SMARTCOVER_BODY), settings)
+    assert status == 200
+    cos.inject(Fault(status=409, code=code),
+               when=lambda r: r.method == "PUT" and r.path.endswith("/lease-1.json"), times=None)
+    for _ in range(2):
+        status, payload = invoke(apigw_event(SMARTCOVER_BODY), settings)
+        assert (status, payload["status"], payload["reason"]) == (200, "duplicate", "already processed"), payload
+
+
+def test_a_409_for_a_lease_that_does_not_exist_is_a_retry(cos, settings):
+    seed_covers(cos)
+    cos.inject(Fault(status=409, code="Conflict"),
+               when=lambda r: r.method == "PUT" and r.path.endswith("/lease-1.json"), times=None)
+    status, payload = invoke(apigw_event(SMARTCOVER_BODY), settings)
+    assert (status, payload["status"]) == (503, "retry"), payload
+    assert_not_acted(cos)
+    cos.clear_faults()
+    status, payload = invoke(apigw_event(SMARTCOVER_BODY), settings)
+    assert (status, payload["status"]) == (200, "processed"), payload
+    assert_fully_processed(cos)
+
+
 def test_fresh_in_progress_lease_makes_a_cheap_duplicate(cos, settings, capsys):
     seed_covers(cos)
     base = _lease(cos, settings, 1, time.time() + 600)  # somebody is working on it right now

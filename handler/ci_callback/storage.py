@@ -235,7 +235,7 @@ class CosStorage:
         """Write ``key`` only if it does not exist yet. True if we wrote it.
 
         The one conditional write in the project: ``x-cos-forbid-overwrite: true``, COS's
-        write-once header (409 FileAlreadyExists when the key exists). Nothing else is sent:
+        write-once header (409 when the key exists; any 409 is checked with a HEAD). Nothing else is sent:
         COS documents ``If-None-Match`` for GET and HEAD only, and other clouds answer it on
         a PUT with 501, which would fail every claim. COS ignores the header on buckets that
         ever had versioning and it is not atomic under tight races (tencent-facts.md), which
@@ -254,6 +254,14 @@ class CosStorage:
             self._call(f"create {bucket}/{key}", region, put)
         except AlreadyExists:
             return False
+        except StorageError as exc:
+            # No Tencent document names the code forbid-overwrite answers: on any other 409
+            # the key itself says whether it exists; if not, the 409 stands as COS gave it.
+            if exc.status != 409:
+                raise
+            if self.head(bucket, key, region) is not None:
+                return False
+            raise
         return True
 
     def list_keys(self, bucket: str, prefix: str, region: Optional[str] = None,
