@@ -168,7 +168,8 @@ class CosStorage:
 
     def _call(self, what: str, region: Optional[str], operation: Callable[[Any], T], ci: bool = False) -> T:
         for attempt in range(RETRIES + 1):
-            client = _client(self.settings, self.credentials, region or self.region, ci, self._timeout())
+            timeout = self._timeout()
+            client = _client(self.settings, self.credentials, region or self.region, ci, timeout)
             self._counter.add()
             started = time.monotonic()
             try:
@@ -178,6 +179,10 @@ class CosStorage:
                 error = _translate(exc, what)
                 pause = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 out_of_time = self.deadline is not None and time.monotonic() + pause + MIN_START_SECONDS > self.deadline
+                if out_of_time and timeout is not None and error.transient and error.status is None:
+                    # The timeout cut to the deadline fired: the deadline, not a failure (the
+                    # work stays to do, and a write that did land is idempotent).
+                    raise OutOfTime(f"{what}: no answer before the deadline") from None
                 if not error.transient or attempt == RETRIES or out_of_time:
                     raise error from None
                 time.sleep(pause)
