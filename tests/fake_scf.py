@@ -61,7 +61,8 @@ class Invocation:
     region: str | None  # X-TC-Region
     host: str  # the signed Host header
     params: dict[str, Any]  # every parameter of the request
-    request_id: str
+    request_id: str  # the API call's RequestId
+    function_request_id: str = ""  # Result.FunctionRequestId: the invoked function's own request
 
 
 class ApiError(Exception):
@@ -239,7 +240,7 @@ class FakeSCF(LocalWSGIServer):
             "MemUsage": 0,
             "Duration": 0 if is_async else 1.0,
             "BillDuration": 0 if is_async else 1,
-            "FunctionRequestId": str(uuid.uuid4()),
+            "FunctionRequestId": inv.function_request_id,
             "InvokeResult": 0,
         }
 
@@ -303,4 +304,5 @@ class FakeSCF(LocalWSGIServer):
             host=headers.get("host", ""),
             params=params,
             request_id=request_id,
+            function_request_id=str(uuid.uuid4()),
         )

@@ -799,7 +799,9 @@ def test_processed_callback_notifies_once_and_duplicates_do_not(store, settings,
     assert call.client_context["callback"] == parsed(body)
     assert call.client_context["written"] == [{"bucket": MEDIA_BUCKET, "key": SMARTCOVER_INDEX}]
     notify = next(a for a in payload["actions"] if a["action"] == "notify")
-    assert notify["function"] == "downstream" and notify["request_id"]
+    assert notify["function"] == "downstream"
+    # The notified function's own request id (its logs carry it), not the Invoke API call's.
+    assert notify["request_id"] == call.function_request_id != call.request_id
 
     status, payload = deliver(body, notifying)
 

@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from qcloud_cos.cos_exception import CosServiceError
 
 from ci_callback import keys, storage
-from ci_callback.errors import AlreadyExists, StorageError
+from ci_callback.errors import AlreadyExists, OutOfTime, StorageError
 from ci_callback.parse import parse_callback
 from ci_callback.storage import CosStorage
 from ci_callback_dev.localcos import Fault
@@ -136,6 +137,16 @@ def test_the_notify_payload_has_a_stable_event_id(cos, settings):
     assert ids == [keys.event_id("job", callback.job_id, "Failed")] * 2
     assert ids[0].startswith("ev-") and len(ids[0]) == 35
     assert keys.event_id("job", callback.job_id, "Success") != ids[0]
+
+
+def test_a_request_whose_timeout_fires_at_the_deadline_is_out_of_time(cos, store):
+    """The client timeout is cut to the deadline: when it fires there, the work is left to do
+    (a continuation picks it up), it did not fail."""
+    store.put_json(BUCKET, "slow/a", {"n": 1})
+    cos.inject(Fault(delay=3), when=lambda r: r.method == "GET" and r.path.startswith("/slow"), times=None)
+    near = store.until(time.monotonic() + 0.8)
+    with pytest.raises(OutOfTime):
+        near.get_json(BUCKET, "slow/a")
 
 
 # ---------------------------------------------------------------- one region rule, in the adapter

@@ -505,6 +505,59 @@ def test_stale_lease_is_taken_over(cos, settings):
     assert lease2["status"] == "in-progress" and lease2["owner"] == "test"
 
 
+def test_six_killed_invocations_then_a_healthy_delivery_processes_every_output(cos, settings, env, capsys):
+    """SCF kills a timed-out container mid-tagging: its lease is never released. However many
+    such attempts there were, once their leases expired the next healthy delivery runs."""
+    from ci_callback_dev.cli import main
+
+    seed_covers(cos)
+    env.setenv("TENCENTCLOUD_SECRETID", "AKIDlocaltest")
+    env.setenv("TENCENTCLOUD_SECRETKEY", "localtestkey")
+    storage = CosStorage(settings, Credentials("AKIDlocaltest", "localtestkey"), REGION)
+    callback = parse_callback(SMARTCOVER_BODY)
+    for attempt in range(1, 7):  # each killed invocation took the next lease (TTL 0: expired at once)
+        claim = idempotency.claim(storage, BUCKET, settings.marker_prefix, callback, 0, f"killed-{attempt}")
+        assert claim.lease is not None and claim.lease.number == attempt, claim
+    capsys.readouterr()
+    assert main(["inspect", JOB_ID, "--bucket", BUCKET]) == 0
+    log.set_stream(None)
+    assert "stuck: 6 attempts, last " in capsys.readouterr().out
+
+    status, payload = invoke(apigw_event(SMARTCOVER_BODY), settings)
+    assert (status, payload["status"]) == (200, "processed"), payload
+    assert_fully_processed(cos)
+    base = idempotency.marker_base(settings.marker_prefix, callback)
+    assert {f"{base}lease-7.json", f"{base}done.json"} <= set(all_keys(cos))
+    [warning] = [r for r in log_records(capsys.readouterr().out) if r.get("msg", "").startswith("stuck: ")]
+    assert warning["level"] == "WARN" and warning["attempts"] == 6, warning
+
+
+@pytest.mark.parametrize("code", ["ObjectAlreadyExists", "Conflict", "PathConflict"])
+def test_a_conflict_answered_with_another_409_code_is_still_a_duplicate(code, cos, settings):
+    """No Tencent page names the code forbid-overwrite answers: whatever it is, the key decides."""
+    seed_covers(cos)
+    status, _ = invoke(apigw_event(SMARTCOVER_BODY), settings)
+    assert status == 200
+    cos.inject(Fault(status=409, code=code),
+               when=lambda r: r.method == "PUT" and r.path.endswith("/lease-1.json"), times=None)
+    for _ in range(2):
+        status, payload = invoke(apigw_event(SMARTCOVER_BODY), settings)
+        assert (status, payload["status"], payload["reason"]) == (200, "duplicate", "already processed"), payload
+
+
+def test_a_409_for_a_lease_that_does_not_exist_is_a_retry(cos, settings):
+    seed_covers(cos)
+    cos.inject(Fault(status=409, code="Conflict"),
+               when=lambda r: r.method == "PUT" and r.path.endswith("/lease-1.json"), times=None)
+    status, payload = invoke(apigw_event(SMARTCOVER_BODY), settings)
+    assert (status, payload["status"]) == (503, "retry"), payload
+    assert_not_acted(cos)
+    cos.clear_faults()
+    status, payload = invoke(apigw_event(SMARTCOVER_BODY), settings)
+    assert (status, payload["status"]) == (200, "processed"), payload
+    assert_fully_processed(cos)
+
+
 def test_fresh_in_progress_lease_makes_a_cheap_duplicate(cos, settings, capsys):
     seed_covers(cos)
     base = _lease(cos, settings, 1, time.time() + 600)  # somebody is working on it right now
@@ -515,12 +568,14 @@ def test_fresh_in_progress_lease_makes_a_cheap_duplicate(cos, settings, capsys):
     assert (status, payload["status"]) == (200, "duplicate"), payload
     assert "actions" not in payload
     assert [(r.method, r.status) for r in deliveries] == [("PUT", 200)]  # beside the archive, in parallel
-    # Cheap: the archive (in parallel), the refused lease write, the done probe, the lease read.
-    # No tagging calls.
+    # Cheap: the archive (in parallel), the refused lease write, one listing of the markers
+    # (done marker, highest lease), the highest lease's read. No tagging calls.
+    listing = next(q for _, n, q, _ in requests if q.startswith("prefix="))
+    assert "max-keys=1000" in listing and "Success%2F" in listing
     archive = [r for r in requests if r[1].startswith("Success-")]
     assert [(m, q, s) for m, _, q, s in archive] == [("PUT", "", 200)], requests
     assert [(m, q, s) for (m, n, q, s) in requests if (m, n, q, s) not in archive] == [
-        ("PUT", "", 409), ("HEAD", "", 404), ("GET", "", 200)], requests
+        ("PUT", "", 409), ("GET", listing, 200), ("GET", "", 200)], requests
     assert_not_acted(cos)
     assert f"{base}lease-2.json" not in all_keys(cos) and f"{base}done.json" not in all_keys(cos)
     [decision] = decision_lines(log_records(capsys.readouterr().out))

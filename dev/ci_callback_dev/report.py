@@ -131,6 +131,10 @@ class Summary:
         return sorted(((t, c, m, len(ids), sorted(ids)) for (t, c, m), ids in groups.items()),
                       key=lambda g: (-g[3], g[0], g[1]))
 
+    def stuck(self) -> list[Row]:
+        """Unfinished jobs whose deliveries keep dying (``inspect``'s ``stuck: N attempts``)."""
+        return [row for row in self.rows if row.outcome == UNFINISHED and "stuck: " in row.verdict]
+
     def unfinished(self) -> list[Row]:
         return [row for row in self.rows if row.outcome in (UNFINISHED, PROCESSING)]
 
@@ -168,6 +172,7 @@ class Summary:
             "recovered_by_sweep": [r.id for r in self.recovered()],
             "failures": [{"tag": t, "code": c, "message": m, "count": n, "ids": ids} for t, c, m, n, ids in self.failures()],
             "unfinished": [r.to_dict() for r in self.unfinished()],
+            "stuck": [r.id for r in self.stuck()],
             "delay_seconds": self.delays(),
             "sweeps": self.sweeps,
             "unreadable": self.unreadable,
@@ -379,6 +384,8 @@ def tables(summary: Summary) -> list[Table]:
         "; ".join(n for n in (
             f"{summary.unrecorded()} callback(s) predate per-delivery records: their identical re-deliveries are not "
             "counted" if summary.unrecorded() else "",
+            f"{len(summary.stuck())} unfinished callback(s) are stuck: their deliveries keep dying"
+            if summary.stuck() else "",
             f"{len(summary.unreadable)} object(s) could not be read and count as absent, e.g. {summary.unreadable[0]}"
             if summary.unreadable else "") if n) or None,
     )]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ci_callback import keys
+from ci_callback import idempotency, keys
 
 from .records import (
     FAILED_STATES,
@@ -159,9 +159,25 @@ def judge(facts: Facts, bucket: str, now: float | None = None) -> Verdict:
         going = f"continuing: {checkpoint_summary(chained.body)}; " if chained is not None else ""
         return Verdict(PROCESSING, f"processing ({going}{lease.name} held until {_when(expires)})", None, state)
     detail = f" (CI reported {state}: {ci_said})" if failed else ""
+    stuck = stuck_line(facts, state)
+    if stuck is not None:
+        detail = f": {stuck}{detail}"
     if chained is not None:  # a chain broke: the next claim resumes from its checkpoint
         detail += f" (a chain stopped at {checkpoint_summary(chained.body)}; replay resumes it)"
     return Verdict(UNFINISHED, f"seen but not finished{detail}", replay_fix(bucket, facts.kind, facts.id), state)
+
+
+def stuck_line(facts: Facts, state: str) -> str | None:
+    """``stuck: N attempts, last …`` once STUCK_ATTEMPTS leases of STATE ended without a done marker."""
+    leases = [m for m in facts.markers.get(state, []) if idempotency.lease_number(m.key) > 0]
+    if not leases:
+        return None
+    last = max(leases, key=lambda m: idempotency.lease_number(m.key))
+    attempts = idempotency.lease_number(last.key)
+    if attempts < idempotency.STUCK_ATTEMPTS:
+        return None
+    owner = (last.body or {}).get("owner")
+    return f"stuck: {attempts} attempts, last {_when(last.modified)}" + (f" by {owner}" if owner else "")
 
 
 def _when(stamp: datetime | None) -> str:

@@ -5,7 +5,7 @@ Per (kind, id, state) there are numbered leases ``lease-1``, ``lease-2``… and 
 ``done`` marker. A lease is taken with the one conditional write
 (``CosStorage.create_once``), so exactly one delivery owns it. A lease left by a
 crashed run expires after ``marker_ttl_seconds``; the next delivery then takes the
-next number. What is guaranteed where is in the README.
+next number, with no cap (docs/durability-leases.md). What is guaranteed where is in the README.
 """
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import keys
+from .errors import StorageError
 from .models import Callback
 
 if TYPE_CHECKING:  # the adapter is handed in; durability never imports it
     from .storage import CosStorage
 
-MAX_LEASES = 5
+# A job claimed after this many earlier attempts that never finished is "stuck": the claim
+# still goes ahead, but the log, ``inspect`` and ``report`` say so.
+STUCK_ATTEMPTS = 3
+# Claims lost in a row to other deliveries taking the next number: then CI retries later.
+CLAIM_ROUNDS = 3
 
 
 @dataclass
@@ -51,29 +56,50 @@ def marker_base(prefix: str, callback: Callback) -> str:
 
 
 def claim(storage: CosStorage, bucket: str, prefix: str, callback: Callback, ttl: int, owner: str | None) -> Claim:
+    """Take the next lease of (kind, id, state), however many earlier ones expired.
+
+    ``lease-1`` is tried first (one request for a first delivery). When a number is taken,
+    the marker prefix is listed once (done marker, highest lease number) and only the
+    highest lease is read: live is "in-progress", expired means the next number is ours
+    to take. So "in progress" is only ever answered for a live lease.
+    """
     base = marker_base(prefix, callback)
     now = time.time()
     # The nonce tells our own lease from another delivery's: a write that timed out may
     # still have landed, and its retry then finds the key taken by ourselves.
     nonce = secrets.token_hex(8)
-    for number in range(1, MAX_LEASES + 1):
+    record = {"status": "in-progress", "owner": owner, "nonce": nonce, "expires_at": round(now + ttl, 3)}
+    number = 1
+    for _ in range(CLAIM_ROUNDS):
         lease = Lease(bucket, base, number, nonce)
-        record = {"status": "in-progress", "owner": owner, "nonce": nonce, "expires_at": round(now + ttl, 3)}
         if _create(storage, lease, record):
             return Claim(lease)
-        if number == 1 and storage.head(bucket, lease.done_key) is not None:
-            return Claim(None, "done")
-        held = storage.get_json(bucket, lease.key)
-        if held is None:  # released between our write and read: try this number again later
-            if _create(storage, lease, record):
-                return Claim(lease)
+        numbers: list[int] = []
+        for key, _modified in storage.list_keys(bucket, base):
+            if key == lease.done_key:
+                return Claim(None, "done")
+            numbers.append(lease_number(key))
+        highest = max(numbers, default=0)
+        if highest == 0:  # every lease was released meanwhile: take the first again
+            number = 1
+            continue
+        held = storage.get_json(bucket, keys.lease_key(base, highest))
+        if held is None:  # released between the listing and the read: try that number
+            number = highest
             continue
         if held.get("nonce") == nonce:
-            return Claim(lease)
+            return Claim(Lease(bucket, base, highest, nonce))
         if float(held.get("expires_at") or 0) > now:
             return Claim(None, "in-progress")
-        # expired lease from a crashed run: take the next number
-    return Claim(None, "in-progress")
+        number = highest + 1  # expired (a crashed or released run): the next number is free
+    raise StorageError(f"claim {base}: lost the race for a lease {CLAIM_ROUNDS} times", transient=True)
+
+
+def lease_number(key: str) -> int:
+    """N for a ``…/lease-<N>.json`` key, 0 for any other key."""
+    name = key.rpartition("/")[2]
+    digits = name[len("lease-"):-len(".json")] if name.startswith("lease-") and name.endswith(".json") else ""
+    return int(digits) if digits.isdigit() else 0
 
 
 def _create(storage: CosStorage, lease: Lease, record: dict[str, Any]) -> bool:
@@ -107,11 +133,10 @@ def renew(storage: CosStorage, lease: Lease, ttl: int, owner: str | None, step: 
 
 def lease_at(bucket: str, key: str, nonce: str) -> Lease | None:
     """The lease whose marker is KEY (``…/lease-<n>.json``), or None when KEY is not one."""
-    base, _, name = key.rpartition("/")
-    number = name[len("lease-"):-len(".json")] if name.startswith("lease-") and name.endswith(".json") else ""
-    if not number.isdigit() or not 1 <= int(number) <= MAX_LEASES:
+    number = lease_number(key)
+    if number < 1:
         return None
-    return Lease(bucket, base + "/", int(number), nonce)
+    return Lease(bucket, key.rpartition("/")[0] + "/", number, nonce)
 
 
 def holds(storage: CosStorage, lease: Lease) -> bool:

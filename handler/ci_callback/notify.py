@@ -105,7 +105,10 @@ class Scf:
             code = exc.get_code() or ""
             transient = code.startswith(("InternalError", "RequestLimitExceeded", "ClientNetworkError", "ResourceUnavailable"))
             raise NotifyError(f"invoke {function} failed: {code}", transient=transient) from None
-        return getattr(response, "RequestId", None)
+        # Result.FunctionRequestId is the invoked function's own request id (doc 583/17244,
+        # Result), the one its logs carry; the API's RequestId names only this Invoke call.
+        function_request_id = getattr(getattr(response, "Result", None), "FunctionRequestId", None)
+        return str(function_request_id or getattr(response, "RequestId", None) or "") or None
 
 
 Notifier = Scf  # the name it had when it only notified

@@ -146,6 +146,9 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
             reason = "already processed" if claim.duplicate == "done" else "being processed by another delivery"
             return respond(200, "duplicate", callback, reason=reason)
         lease = claim.lease
+        if lease.number > idempotency.STUCK_ATTEMPTS:
+            log.warn(f"stuck: {lease.number - 1} attempts did not finish; claiming {lease.key.rpartition('/')[2]}",
+                     attempts=lease.number - 1, **describe(callback))
     failed = archive_failed()
     if failed is not None:
         if lease is not None:

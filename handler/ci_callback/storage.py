@@ -192,7 +192,8 @@ class CosStorage:
     def _call(self, what: str, bucket: str, operation: Callable[[Any], T], ci: bool = False) -> T:
         region = self.region_of(bucket)
         for attempt in range(RETRIES + 1):
-            client = _client(self.settings, self.credentials, region, ci, self._timeout())
+            timeout = self._timeout()
+            client = _client(self.settings, self.credentials, region, ci, timeout)
             self._counter.add()
             started = time.monotonic()
             try:
@@ -202,6 +203,10 @@ class CosStorage:
                 error = _translate(exc, what)
                 pause = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
                 out_of_time = self.deadline is not None and time.monotonic() + pause + MIN_START_SECONDS > self.deadline
+                if out_of_time and timeout is not None and error.transient and error.status is None:
+                    # The timeout cut to the deadline fired: the deadline, not a failure (the
+                    # work stays to do, and a write that did land is idempotent).
+                    raise OutOfTime(f"{what}: no answer before the deadline") from None
                 if not error.transient or attempt == RETRIES or out_of_time:
                     raise error from None
                 time.sleep(pause)
@@ -258,7 +263,7 @@ class CosStorage:
         """Write ``key`` only if it does not exist yet. True if we wrote it.
 
         The one conditional write in the project: ``x-cos-forbid-overwrite: true``, COS's
-        write-once header (409 FileAlreadyExists when the key exists). Nothing else is sent:
+        write-once header (409 when the key exists; any 409 is checked with a HEAD). Nothing else is sent:
         COS documents ``If-None-Match`` for GET and HEAD only, and other clouds answer it on
         a PUT with 501, which would fail every claim. COS ignores the header on buckets that
         ever had versioning and it is not atomic under tight races (docs/tencent-facts.md), which
@@ -277,6 +282,14 @@ class CosStorage:
             self._call(f"create {bucket}/{key}", bucket, put)
         except AlreadyExists:
             return False
+        except StorageError as exc:
+            # No Tencent document names the code forbid-overwrite answers: on any other 409
+            # the key itself says whether it exists; if not, the 409 stands as COS gave it.
+            if exc.status != 409:
+                raise
+            if self.head(bucket, key) is not None:
+                return False
+            raise
         return True
 
     def list_keys(self, bucket: str, prefix: str,
