@@ -131,7 +131,7 @@ def _summary(samples: list[dict[str, Any]], key: str) -> dict[str, float]:
 
 def run(repeats: int = REPEATS) -> dict[str, Any]:
     common.use_bench_env()
-    from ci_callback.parse import parse_callback
+    from ci_callback.model.parse import parse_callback
 
     events = dict(common.load_events())
     smart = events[SMARTCOVER]

@@ -56,7 +56,7 @@ def use_bench_env() -> None:
 def load_events() -> list[tuple[str, dict[str, Any]]]:
     """Every sample HTTP event in events/ (callbacks; not the timer or queue samples, not
     context.json), sorted by name."""
-    from ci_callback import triggers
+    from ci_callback.edge import triggers
 
     found = []
     for path in sorted(EVENTS.glob("*.json")):
@@ -73,7 +73,7 @@ def with_token(event: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
 
 def callback_id(event: dict[str, Any]) -> str | None:
     """The job / run / trace id the event's callback carries (None when it has none)."""
-    from ci_callback.parse import parse_callback
+    from ci_callback.model.parse import parse_callback
 
     return parse_callback(event_body(event)).id
 
@@ -158,7 +158,7 @@ class NoopServices:
     """What ``handle(services=…)`` needs: .storage (no-op), .pool (the real bounded pool)."""
 
     def __init__(self, fanout: int = 10) -> None:
-        from ci_callback import services
+        from ci_callback.adapters import services
 
         self.storage = NoopStorage()
         self.pool = services.pool(fanout)

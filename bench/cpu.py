@@ -75,8 +75,8 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any], Callable[[
     import xmltodict
 
     from ci_callback.app import handle
-    from ci_callback.decode import sniff
-    from ci_callback.parse import parse_callback
+    from ci_callback.model.decode import sniff
+    from ci_callback.model.parse import parse_callback
 
     settings = common.local_settings("http://127.0.0.1:9", fanout=10)  # never contacted: storage is a no-op
     services = common.NoopServices(settings.fanout)

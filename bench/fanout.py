@@ -55,7 +55,7 @@ def purpose(method: str, path: str, query: str, settings: Any) -> str:
 
 def _timed_tag_outputs() -> tuple[list[float], Any]:
     """Wrap actions.tag_outputs (looked up at call time by index_and_tag_job) with a timer."""
-    from ci_callback import actions
+    from ci_callback.actions import builtin as actions
 
     spans: list[float] = []
     original = actions.tag_outputs
@@ -72,7 +72,7 @@ def _timed_tag_outputs() -> tuple[list[float], Any]:
 
 
 def latency(cos: common.CosServer, events: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from ci_callback import actions
+    from ci_callback.actions import builtin as actions
     from ci_callback.app import handle
 
     segment = events[SEGMENT]

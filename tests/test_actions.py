@@ -18,8 +18,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from ci_callback.actions import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, merge_tags, valid_tag
-from ci_callback.parse import parse_callback
+from ci_callback.actions.builtin import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, merge_tags, valid_tag
+from ci_callback.model.parse import parse_callback
 from ci_callback.settings import Settings
 from ci_callback_dev.localcos import Fault, LocalCOS
 from conftest import BUCKET, EVENTS, REGION, TOKEN, corpus_file, invoke, url_event

@@ -1,12 +1,14 @@
-"""The architecture, enforced: layers, import directions, no cycles, and what ships.
+"""The architecture, enforced: dependency direction is the subpackage, no cycles, what ships.
 
-The request flows edge → trust → durability → actions → adapters; the entry wires them.
-A module may import its own layer, any layer *before* it in that flow, and the core;
-the core imports only the core; nothing imports the entry. Imports under
-``if TYPE_CHECKING:`` are annotations, never executed, and do not count. Function-level
-(lazy) imports do count. Only the adapters import the cloud SDKs; nothing in the runtime
-imports the dev package. A new module must be given a layer here (and in the README). These rules
-guard the package only: the user's modules beside ``index.py`` ship too, checked only for dev imports.
+The package is cut by feature: ``model/`` (decode, parse, models, the Tag registry),
+``edge/``, ``trust/``, ``adapters/``, ``actions/``, ``routing/``, ``durable/``,
+``continuation/``, ``queue/``, ``reconcile/``, with a few modules at the top. A module's unit
+is its subpackage (or, at the top, the module itself; the shared foundation is one unit).
+A module may import its own unit and the units before it in ``ORDER``, never one after:
+that is the one-way pipeline. A new module inside a subpackage needs no entry here; a new
+top-level module does. Imports under ``if TYPE_CHECKING:`` are annotations and do not count;
+function-level (lazy) imports do. Only the adapters import the cloud SDKs, and nothing in
+the runtime imports the dev package.
 """
 
 from __future__ import annotations
@@ -23,29 +25,35 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "handler" / "ci_callback"
 
-CORE = "core"
-FLOW = ("edge", "trust", "durability", "actions", "adapters")
-ENTRY = "entry"
-LAYERS: dict[str, set[str]] = {
-    CORE: {"errors", "kinds", "times", "jsonsafe", "log", "settings", "context",
-           "decode", "parse", "models", "readers", "results", "router", "keys", "sweepspec", "sweep", "sweepstate", "budget",
-           "checkpoint", "fanout"},
-    "edge": {"http", "triggers", "cmq"},
-    "trust": {"auth", "policy"},
-    "durability": {"inbox", "idempotency", "replay", "verify"},
-    "actions": {"actions", "handlers"},
-    "adapters": {"storage", "notify", "services"},
-    ENTRY: {"app", "runner", "pipeline", "reconcile", "batch", "chain", "__init__"},
-}
+# Shared by everything, importing only each other: errors, settings, log, times, keys …
+FOUNDATION = {"errors", "times", "jsonsafe", "log", "settings", "keys", "budget"}
+# The one-way order of units: trigger event → edge → trust → … → the entry (app).
+ORDER = ("foundation", "model", "edge", "trust", "adapters", "context", "checkpoint", "runner", "actions", "routing",
+         "durable", "continuation", "pipeline", "queue", "reconcile", "app")
 SDKS = ("qcloud_cos", "tencentcloud")
 DEV_ONLY = ("ci_callback_dev", "moto", "werkzeug", "yaml", "pytest", "hypothesis", "boto3", "flask", "rich")
 
 
-def layer_of(module: str) -> str:
-    for layer, modules in LAYERS.items():
-        if module in modules:
-            return layer
-    raise AssertionError(f"ci_callback.{module} has no layer: add it to LAYERS (and the README's map)")
+def runtime_modules() -> dict[str, Path]:
+    """Every module of the package, by dotted name below ``ci_callback`` (``model.parse``)."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1] or ["__init__"]
+        found[".".join(parts)] = path
+    return found
+
+
+def unit_of(module: str) -> str:
+    top = module.split(".")[0]
+    if top in FOUNDATION:
+        return "foundation"
+    if top == "__init__":
+        return "app"
+    if top not in ORDER:
+        raise AssertionError(f"ci_callback.{module}: top-level {top!r} is in no unit; add it to ORDER (and the README map)")
+    return top
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -67,56 +75,56 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return found
 
 
-def imports(path: Path) -> tuple[set[str], set[str]]:
-    """(package-internal modules, external top-level packages) that PATH imports at run time."""
+def imports(path: Path, module: str = "") -> tuple[set[str], set[str]]:
+    """(package-internal modules, external top-level packages) that PATH (ci_callback.MODULE)
+    imports at run time; internal ones by dotted name below ``ci_callback``."""
     internal: set[str] = set()
     external: set[str] = set()
+    is_package = path.name == "__init__.py"
+    here = module.split(".") if module and module != "__init__" else []
+    package = here if is_package else here[:-1]
+    known = runtime_modules()
     for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("ci_callback."):
-                    internal.add(alias.name.split(".")[1])
-                else:
+                    internal.add(alias.name.split(".", 1)[1])
+                elif alias.name != "ci_callback":
                     external.add(alias.name.split(".")[0])
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module and not node.module.startswith("ci_callback"):
-                external.add(node.module.split(".")[0])
-            elif node.level == 0 and node.module and node.module.startswith("ci_callback_dev"):
-                external.add("ci_callback_dev")
-            elif node.level == 1 and node.module:
-                internal.add(node.module.split(".")[0])
-            elif node.level == 1:  # from . import a, b
-                internal.update(alias.name for alias in node.names)
-            elif node.module and node.module.startswith("ci_callback"):
-                parts = node.module.split(".")
-                internal.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+            if node.level == 0:
+                name = node.module or ""
+                if name == "ci_callback_dev" or name.startswith("ci_callback_dev."):
+                    external.add("ci_callback_dev")
+                    continue
+                if not (name == "ci_callback" or name.startswith("ci_callback.")):
+                    external.add(name.split(".")[0])
+                    continue
+                base = name.split(".")[1:]
+            else:
+                base = package[:len(package) - (node.level - 1)] if node.level > 1 else list(package)
+                base = base + (node.module.split(".") if node.module else [])
+            for alias in node.names:
+                candidate = ".".join([*base, alias.name])
+                internal.add(candidate if candidate in known else ".".join(base) or "__init__")
     return internal, external
 
 
 def graph() -> dict[str, set[str]]:
-    return {path.stem: imports(path)[0] - {"register"} for path in sorted(PACKAGE.glob("*.py"))}
+    return {module: imports(path, module)[0] for module, path in runtime_modules().items()}
 
 
 def allowed(importer: str, imported: str) -> bool:
-    if (importer, imported) == ("context", "services"):  # the one lazy home where services are built
-        return True
-    source, target = layer_of(importer), layer_of(imported)
-    if target == ENTRY:
-        return source == ENTRY
-    if source == ENTRY or target == CORE:
-        return True
-    if source == CORE:
-        return False
-    return FLOW.index(target) <= FLOW.index(source)
+    return ORDER.index(unit_of(imported)) <= ORDER.index(unit_of(importer))
 
 
-def test_every_module_has_a_layer() -> None:
-    modules = {path.stem for path in PACKAGE.glob("*.py")} | {"results"}
-    assert modules == set().union(*LAYERS.values())
+def test_every_top_level_module_has_a_unit() -> None:
+    for module in runtime_modules():
+        unit_of(module)
 
 
-def test_imports_follow_the_allowed_directions() -> None:
-    wrong = [f"{a} ({layer_of(a)}) imports {b} ({layer_of(b)})"
+def test_imports_follow_the_subpackage_order() -> None:
+    wrong = [f"{a} ({unit_of(a)}) imports {b} ({unit_of(b)})"
              for a, targets in graph().items() for b in sorted(targets) if a != b and not allowed(a, b)]
     assert wrong == []
 
@@ -129,7 +137,7 @@ def test_the_import_graph_has_no_cycles() -> None:
     def visit(node: str, path: list[str]) -> None:
         state[node] = 1
         for target in sorted(edges.get(node, ())):
-            if target == node:
+            if target == node or target == node.rsplit(".", 1)[0]:  # a module and its own package
                 continue
             if state.get(target) == 1:
                 cycles.append(path[path.index(target):] + [target] if target in path else [node, target])
@@ -144,19 +152,20 @@ def test_the_import_graph_has_no_cycles() -> None:
 
 
 def test_only_the_adapters_import_the_sdks_and_nothing_imports_dev_tooling() -> None:
-    for path in sorted(PACKAGE.glob("*.py")):
-        external = imports(path)[1]
-        assert not external & set(DEV_ONLY), f"{path.name} imports dev tooling {external & set(DEV_ONLY)}"
-        if layer_of(path.stem) != "adapters":
-            assert not external & set(SDKS), f"{path.name} imports an SDK; only the adapters may"
+    for module, path in runtime_modules().items():
+        external = imports(path, module)[1]
+        assert not external & set(DEV_ONLY), f"{module} imports dev tooling {external & set(DEV_ONLY)}"
+        if unit_of(module) != "adapters":
+            assert not external & set(SDKS), f"{module} imports an SDK; only the adapters may"
 
 
 def test_the_rule_catches_an_arrow_back_up() -> None:
-    assert not allowed("pipeline", "app") or layer_of("pipeline") == ENTRY
-    assert not allowed("models", "http")  # core → edge
-    assert not allowed("http", "auth")  # edge → trust
-    assert not allowed("storage", "app")  # adapter → entry
-    assert allowed("auth", "http") and allowed("actions", "policy") and allowed("app", "storage")
+    assert not allowed("model.models", "edge.http")  # the pure core → the edge
+    assert not allowed("edge.http", "trust.auth")  # edge → trust
+    assert not allowed("adapters.cos", "app")  # adapter → entry
+    assert not allowed("model.parse", "adapters.cos")  # the core does no I/O
+    assert allowed("trust.auth", "edge.http") and allowed("actions.builtin", "trust.policy")
+    assert allowed("app", "adapters.cos") and allowed("reconcile.run", "pipeline")
 
 
 # ---------------------------------------------------------------- the code zip, as serverless.yml uploads it

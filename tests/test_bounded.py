@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ci_callback import budget, fanout
+from ci_callback import budget
+from ci_callback.actions import pool as fanout
 from ci_callback.checkpoint import Progress, continuation_event, pointer_of
-from ci_callback.triggers import is_continuation_event
+from ci_callback.edge.triggers import is_continuation_event
 
 
 def test_progress_hands_out_each_task_once_in_order() -> None:

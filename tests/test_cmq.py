@@ -9,9 +9,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_callback import cmq, triggers
+from ci_callback.edge import triggers
 from ci_callback.errors import InvalidCallback
-from ci_callback.parse import parse_callback
+from ci_callback.model.parse import parse_callback
+from ci_callback.queue import records as cmq
 from conftest import EVENTS, scf_event
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

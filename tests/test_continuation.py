@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from ci_callback import actions, keys, notify
+from ci_callback import keys
+from ci_callback.actions import builtin as actions
+from ci_callback.adapters import scf as notify
 from ci_callback.app import handle
 from ci_callback.errors import NotifyError
 from ci_callback_dev import bigjob

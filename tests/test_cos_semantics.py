@@ -17,10 +17,11 @@ import time
 import pytest
 from qcloud_cos.cos_exception import CosServiceError
 
-from ci_callback import keys, storage
+from ci_callback import keys
+from ci_callback.adapters import cos as storage
+from ci_callback.adapters.cos import CosStorage
 from ci_callback.errors import AlreadyExists, OutOfTime, StorageError
-from ci_callback.parse import parse_callback
-from ci_callback.storage import CosStorage
+from ci_callback.model.parse import parse_callback
 from ci_callback_dev.localcos import Fault
 from conftest import BUCKET, EVENTS, REGION, TOKEN, invoke
 from fake_ci import FakeCI

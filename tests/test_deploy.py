@@ -579,7 +579,7 @@ def test_handler_serves_function_url_events_from_the_unpacked_zips(built: dict[s
 
 
 def test_serve_local_wraps_requests_as_function_url_events() -> None:
-    from ci_callback.http import FUNCTION_URL, request_from_event
+    from ci_callback.edge.http import FUNCTION_URL, request_from_event
     from ci_callback_dev.localdemo import event_from_http, load_events
 
     event = event_from_http("POST", "/?token=t", {"Content-Type": "application/json"}, b'{"a": 1}')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import conftest  # noqa: F401  (puts handler/ and dev/ on sys.path)
-from ci_callback.http import APIGW, FUNCTION_URL, request_from_event
+from ci_callback.edge.http import APIGW, FUNCTION_URL, request_from_event
 from ci_callback_dev.events import apigw_event, body_of, function_url_event, with_body, with_token
 
 

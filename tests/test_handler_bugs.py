@@ -12,11 +12,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ci_callback import handlers, log
+from ci_callback import log
+from ci_callback.adapters.services import Services
 from ci_callback.app import handle, replay
 from ci_callback.errors import RetryBatch
-from ci_callback.router import Router
-from ci_callback.services import Services
+from ci_callback.routing import handlers
+from ci_callback.routing.router import Router
 from conftest import BUCKET, EVENTS, REGION, apigw_event, invoke
 from fake_ci import QUEUE
 

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from ci_callback.http import APIGW, FUNCTION_URL, HttpError, HttpResponse, request_from_event
+from ci_callback.edge.http import APIGW, FUNCTION_URL, HttpError, HttpResponse, request_from_event
 from conftest import SCF_EVENTS, scf_event
 
 LIMIT = 1024

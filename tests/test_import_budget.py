@@ -94,8 +94,8 @@ import index
 imported = time.perf_counter() - start
 response = index.main_handler(json.loads(EVENT), {"request_id": "budget"})
 answered = time.perf_counter() - start
-machinery = ("ci_callback.storage", "ci_callback.services", "ci_callback.notify", "ci_callback.pipeline",
-             "ci_callback.parse", "ci_callback.decode")
+machinery = ("ci_callback.adapters.cos", "ci_callback.adapters.services", "ci_callback.adapters.scf", "ci_callback.pipeline",
+             "ci_callback.model.parse", "ci_callback.model.decode")
 print(json.dumps({
     "status": response["statusCode"], "import": imported, "answered": answered, "user": "my_rules" in sys.modules,
     "heavy": sorted(m for m in sys.modules if m.split(".")[0] in HEAVY or m in machinery),

@@ -251,8 +251,8 @@ def test_delivery_records_name_what_a_count_needs(cos, settings):
 
 
 def test_replay_records_its_source_and_never_replays_a_delivery_record(cos, settings, capsys, monkeypatch):
-    from ci_callback.replay import select
-    from ci_callback.services import Services
+    from ci_callback.adapters.services import Services
+    from ci_callback.durable.replay import select
 
     monkeypatch.setenv("CI_CALLBACK_COS_ENDPOINT", cos.endpoint)
     monkeypatch.setenv("CI_CALLBACK_TOKENS", TOKEN)

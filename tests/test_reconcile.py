@@ -19,9 +19,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ci_callback import keys, log, reconcile
+from ci_callback import keys, log
 from ci_callback import settings as settings_module
 from ci_callback.app import handle, main_handler
+from ci_callback.reconcile import run as reconcile
 from ci_callback.settings import Settings
 from ci_callback_dev.localcos import Fault, LocalCOS
 from conftest import BUCKET, REGION, TOKEN, apigw_event, invoke

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ci_callback import parse_callback
-from ci_callback.router import ANY, Invocation, Route, Router
+from ci_callback.routing.router import ANY, Invocation, Route, Router
 
 
 def job(tag="Transcode", state="Success", job_id="j1"):

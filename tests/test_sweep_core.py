@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from qcloud_cos.cos_comm import format_dict, xml_to_dict
 
-from ci_callback import sweep
-from ci_callback.models import JobCallback, WorkflowCallback
-from ci_callback.parse import parse_callback
+from ci_callback.model.models import JobCallback, WorkflowCallback
+from ci_callback.model.parse import parse_callback
+from ci_callback.reconcile import plan as sweep
 from conftest import QUERY
 
 T0 = datetime(2026, 11, 20, 2, 30, tzinfo=timezone.utc)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_callback import sweepstate
-from ci_callback.sweepstate import Observed, State, close
+from ci_callback.reconcile import state as sweepstate
+from ci_callback.reconcile.state import Observed, State, close
 
 records = st.lists(st.tuples(st.text("0123456789abcdef", min_size=16, max_size=16),
                              st.one_of(st.none(), st.floats(0, 1e6)), st.booleans()), max_size=40)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_callback.sweepspec import (
+from ci_callback.reconcile.spec import (
     MAX_MESSAGE_BYTES,
     InvalidSweepSpec,
     JobSource,

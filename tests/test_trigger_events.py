@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from ci_callback.errors import InvalidCallback
-from ci_callback.parse import parse_callback
-from ci_callback.sweepspec import parse_spec
+from ci_callback.model.parse import parse_callback
+from ci_callback.reconcile.spec import parse_spec
 from conftest import EVENTS, scf_event
 
 _doc = scf_event

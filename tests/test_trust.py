@@ -27,14 +27,16 @@ import time
 
 import pytest
 
-from ci_callback import auth, idempotency, keys, log
+from ci_callback import keys, log
 from ci_callback import settings as settings_module
-from ci_callback import storage as storage_module
+from ci_callback.adapters import cos as storage_module
+from ci_callback.adapters.cos import CosStorage
 from ci_callback.app import main_handler, replay
-from ci_callback.parse import parse_callback
-from ci_callback.replay import select
+from ci_callback.durable import idempotency
+from ci_callback.durable.replay import select
+from ci_callback.model.parse import parse_callback
 from ci_callback.settings import Credentials, Settings
-from ci_callback.storage import CosStorage
+from ci_callback.trust import auth
 from ci_callback_dev.localcos import Fault, LocalCOS
 from conftest import BUCKET, EVENTS, REGION, ROOT, TOKEN, apigw_event, invoke
 from fake_scf import FakeSCF
@@ -293,8 +295,8 @@ def test_refused_request_with_a_user_handler_loads_no_cos_machinery():
         def publish_rendition(callback, inv):
             inv.record("publish", objects=len(callback.outputs))
         """ + REFUSED_EVENT + """
-        machinery = ("ci_callback.storage", "ci_callback.services", "ci_callback.notify", "ci_callback.pipeline",
-                     "ci_callback.parse", "xmltodict")
+        machinery = ("ci_callback.adapters.cos", "ci_callback.adapters.services", "ci_callback.adapters.scf", "ci_callback.pipeline",
+                     "ci_callback.model.parse", "xmltodict")
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("qcloud_cos", "tencentcloud", "requests")
                        or m in machinery)
         print(json.dumps({"status": response["statusCode"], "heavy": heavy}))

@@ -23,7 +23,7 @@ def _print_json(data: object) -> None:
 
 def cmd_parse(args: argparse.Namespace) -> int:
     from ci_callback.errors import InvalidCallback
-    from ci_callback.parse import parse_callback
+    from ci_callback.model.parse import parse_callback
 
     try:
         body = _read(args.file)
@@ -81,8 +81,8 @@ def _parse_time(value: str | None):  # type: ignore[no-untyped-def]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ci_callback.replay import select
-    from ci_callback.services import Services
+    from ci_callback.adapters.services import Services
+    from ci_callback.durable.replay import select
     from ci_callback.settings import Settings
 
     from .progress import Progress
@@ -141,7 +141,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _bucket_view(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from ci_callback.services import Services
+    from ci_callback.adapters.services import Services
     from ci_callback.settings import Settings
 
     from .records import Bucket
@@ -276,8 +276,8 @@ def _quiet_sdk() -> None:
 
 def cmd_connect(args: argparse.Namespace) -> int:
     from ci_callback.errors import InvalidSweepSpec
+    from ci_callback.reconcile.spec import parse_spec
     from ci_callback.settings import Settings
-    from ci_callback.sweepspec import parse_spec
 
     from . import connect
 

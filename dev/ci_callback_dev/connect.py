@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ci_callback.reconcile.spec import JobSource, Source, SweepSpec
 from ci_callback.settings import Settings
-from ci_callback.sweepspec import JobSource, Source, SweepSpec
 
 MAX_URL_CHARS = 100  # NotifyConfig.Url (doc 1545/65217)
 QUEUE_EVENTS = ("TaskFinish",)
@@ -234,7 +234,7 @@ class Line:
 
 def storage_for(settings: Settings) -> Any:
     """The product's COS/CI adapter (its endpoints, keys and retries), with the caller's keys."""
-    from ci_callback.services import Services  # noqa: PLC0415 - loads the SDK
+    from ci_callback.adapters.services import Services  # noqa: PLC0415 - loads the SDK
 
     return Services.from_env(settings).storage
 

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
 from ci_callback.errors import InvalidSweepSpec, StorageError
-from ci_callback.reconcile import inbox_buckets, sweep_home
+from ci_callback.reconcile.run import inbox_buckets, sweep_home
+from ci_callback.reconcile.spec import SweepSpec, parse_spec
 from ci_callback.settings import Settings
-from ci_callback.sweepspec import SweepSpec, parse_spec
 
 from .connect import (
     FORMATS,

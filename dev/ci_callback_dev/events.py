@@ -3,7 +3,7 @@
 ``apigw_event`` is what an API Gateway trigger delivers (``requestContext``,
 ``queryStringParameters``, ``isBase64Encoded``); ``function_url_event`` is a Function
 URL's, the same shape minus those keys. The runtime never builds events: it reads them
-(``ci_callback.http``).
+(``ci_callback.edge.http``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A local fake of CI's query API: the calls ``ci_callback.verify`` and the reconcile sweep make.
+"""A local fake of CI's query API: the calls ``ci_callback.durable.verify`` and the reconcile sweep make.
 
 Used by the tests (``tests/fake_ci.py``) and by ``ci-callback demo`` (a lost callback recovered).
 

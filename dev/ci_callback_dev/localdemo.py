@@ -34,8 +34,8 @@ def find_events_dir(explicit: str | None = None) -> Path:
 
 
 def load_events(directory: Path, kind: str = "http") -> list[tuple[str, dict[str, Any]]]:
-    """The sample events of one trigger kind (``ci_callback.triggers``): HTTP by default."""
-    from ci_callback import triggers
+    """The sample events of one trigger kind (``ci_callback.edge.triggers``): HTTP by default."""
+    from ci_callback.edge import triggers
 
     events = []
     # Function URL events first: it is the trigger serverless.yml deploys.
@@ -57,8 +57,9 @@ def local_settings(endpoint: str, token: str, **overrides: Any) -> Settings:
 
 def _bodies(events: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
     """The callback bodies the events carry: an HTTP event's body, each CMQ record's msgBody."""
-    from ci_callback import cmq, triggers
-    from ci_callback.http import request_from_event
+    from ci_callback.edge import triggers
+    from ci_callback.edge.http import request_from_event
+    from ci_callback.queue import records as cmq
 
     bodies = []
     for _, event in events:
@@ -75,8 +76,8 @@ def _bodies(events: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
 def seed_objects(cos: Any, events: list[tuple[str, dict[str, Any]]]) -> tuple[int, list[str]]:
     """Create every bucket, input and output object the events name (outputs as tiny files)."""
     from ci_callback.errors import InvalidCallback
-    from ci_callback.models import JobCallback
-    from ci_callback.parse import parse_callback
+    from ci_callback.model.models import JobCallback
+    from ci_callback.model.parse import parse_callback
 
     client = cos.client()
     made = 0
@@ -221,7 +222,7 @@ def _sweep_demo(out: Any, name: str, event: dict[str, Any], cos: Any, settings: 
     from datetime import datetime, timedelta, timezone
 
     from ci_callback.app import handle
-    from ci_callback.sweepspec import JobSource, parse_spec
+    from ci_callback.reconcile.spec import JobSource, parse_spec
 
     from .localci import FakeCI
 

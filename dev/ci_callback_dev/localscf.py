@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ci_callback import notify
+from ci_callback.adapters import scf as notify
 
 Handler = Callable[[Any, Any], Any]
 

@@ -96,9 +96,10 @@ def reconcile_once(event: dict[str, Any], context: dict[str, Any], progress: Pro
     """
     import time
 
-    from ci_callback import log, reconcile
+    from ci_callback import log
     from ci_callback.app import default_router
     from ci_callback.context import Invocation
+    from ci_callback.reconcile import run as reconcile
     from ci_callback.settings import get_settings
 
     settings = get_settings()

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ci_callback import idempotency, keys
+from ci_callback import keys
+from ci_callback.durable import idempotency
 
 from .records import (
     FAILED_STATES,
@@ -249,9 +250,9 @@ def _delivery_dict(d: Delivery) -> dict[str, Any]:
 def _parse(document: Mapping[str, Any] | None) -> Any:
     if not document:
         return None
+    from ci_callback.durable.inbox import body_of
     from ci_callback.errors import InvalidCallback
-    from ci_callback.inbox import body_of
-    from ci_callback.parse import parse_callback
+    from ci_callback.model.parse import parse_callback
 
     try:
         return parse_callback(body_of(document), (document.get("headers") or {}).get("content-type"))
@@ -375,7 +376,7 @@ def _expected_tags(bucket: Bucket, callback: Any) -> dict[str, str]:
 
 
 def _outputs(bucket: Bucket, facts: Facts, verdict: Verdict) -> list[OutputTags]:
-    from ci_callback.actions import valid_tag
+    from ci_callback.actions.builtin import valid_tag
     from ci_callback.errors import NotFound, StorageError
 
     callback = facts.callback

@@ -26,27 +26,27 @@ __all__ = [
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "parse_callback": ".parse",
+    "parse_callback": ".model.parse",
     "InvalidCallback": ".errors",
-    "Callback": ".models",
-    "JobCallback": ".models",
-    "WorkflowCallback": ".models",
-    "ModerationCallback": ".models",
-    "SmartCoverResult": ".results",
-    "PicProcessResult": ".results",
-    "MediaResult": ".results",
-    "GenericResult": ".results",
+    "Callback": ".model.models",
+    "JobCallback": ".model.models",
+    "WorkflowCallback": ".model.models",
+    "ModerationCallback": ".model.models",
+    "SmartCoverResult": ".model.results",
+    "PicProcessResult": ".model.results",
+    "MediaResult": ".model.results",
+    "GenericResult": ".model.results",
     "Invocation": ".context",
-    "Router": ".router",
+    "Router": ".routing.router",
 }
 
 if TYPE_CHECKING:
     from .context import Invocation
     from .errors import InvalidCallback
-    from .models import Callback, JobCallback, ModerationCallback, WorkflowCallback
-    from .parse import parse_callback
-    from .results import GenericResult, MediaResult, PicProcessResult, SmartCoverResult
-    from .router import Router
+    from .model.models import Callback, JobCallback, ModerationCallback, WorkflowCallback
+    from .model.parse import parse_callback
+    from .model.results import GenericResult, MediaResult, PicProcessResult, SmartCoverResult
+    from .routing.router import Router
 
 
 def __getattr__(name: str) -> Any:

@@ -18,17 +18,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from . import auth, budget, log, triggers
+from . import budget, log
 from .context import Invocation
+from .edge import triggers
+from .edge.http import HttpRequest, HttpResponse, request_from_event
 from .errors import ContinuationFailed, Misconfigured, RetryBatch
-from .http import HttpRequest, HttpResponse, request_from_event
 from .runner import finish, run_item
 from .settings import Settings, get_settings
+from .trust import auth
 
 if TYPE_CHECKING:
-    from .router import Router
-    from .services import Services
-    from .storage import CosStorage
+    from .adapters.cos import CosStorage
+    from .adapters.services import Services
+    from .routing.router import Router
 
     router: Router  # ``from ci_callback.app import router`` is a Router to mypy; built by __getattr__
 
@@ -42,8 +44,8 @@ def default_router() -> Router:
     """The router with the built-in handlers (``ci_callback.app.router``), built on first use."""
     global _default_router
     if _default_router is None:
-        from . import handlers
-        from .router import Router
+        from .routing import handlers
+        from .routing.router import Router
 
         _default_router = handlers.register(Router())
     return _default_router
@@ -100,14 +102,14 @@ def _http(event: Any, context: Any, inv: Invocation, router: Router | None, star
 
 
 def _timer(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
-    from .reconcile import handle_timer  # the sweep loads only for a timer
+    from .reconcile.run import handle_timer  # the sweep loads only for a timer
 
     inv.source = "reconcile"
     return handle_timer(event, inv, router or default_router())
 
 
 def _queue(event: Any, context: Any, inv: Invocation, router: Router | None, started: float) -> dict[str, Any]:
-    from .batch import handle_batch  # the queue path loads only for a CMQ batch
+    from .queue.batch import handle_batch  # the queue path loads only for a CMQ batch
 
     inv.source = "queue"
     return handle_batch(event, inv, router or default_router())
@@ -139,7 +141,7 @@ def _continue_job(event: Any, inv: Invocation, router: Router) -> dict[str, Any]
 
 def _continue_sweep(event: Any, inv: Invocation, router: Router) -> dict[str, Any]:
     """A sweep that ran out of time goes on from its saved cursor."""
-    from .reconcile import continue_sweep
+    from .reconcile.run import continue_sweep
 
     return continue_sweep(event["ci_callback"]["continuation"], inv, router)
 
@@ -201,7 +203,7 @@ class ReplayResult:
 def replay(storage: CosStorage, bucket: str, settings: Settings, selected: list[str], force: bool = False,
            services: Services | None = None, router: Router | None = None) -> list[ReplayResult]:
     """Feed archived callbacks through the pipeline again, as CI would have sent them."""
-    from .replay import archived_request  # the CLI's path: keeps the models out of a cold start
+    from .durable.replay import archived_request  # the CLI's path: keeps the models out of a cold start
 
     run_settings = settings
     if force:  # ignore processed markers: re-run actions even for callbacks marked done

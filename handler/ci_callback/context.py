@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from .settings import Settings
 
 if TYPE_CHECKING:  # annotations only: the adapters load with the first real callback
+    from .adapters.services import Services
     from .checkpoint import Pending
-    from .services import Services
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Invocation:
         and actions use. Built from the environment on first use, the one place they are built
         (a refused request never gets here, so it imports none of them)."""
         if self.attached is None:
-            from .services import Services  # the adapters load with the first real work
+            from .adapters.services import Services  # the adapters load with the first real work
 
             self.attached = Services.from_env(self.settings, self.deadline)
         return self.attached

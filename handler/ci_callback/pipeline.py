@@ -14,13 +14,16 @@ from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
 
-from . import chain, idempotency, inbox, keys, log, policy
+from . import keys, log
 from .context import Invocation
+from .continuation import chain
+from .durable import idempotency, inbox
+from .edge.http import HttpRequest, HttpResponse
 from .errors import REFUSED_BY_SDK, InvalidCallback, NotifyError, StorageError, VerificationFailed
-from .http import HttpRequest, HttpResponse
-from .models import Callback
-from .parse import parse_callback
-from .router import Route, Router
+from .model.models import Callback
+from .model.parse import parse_callback
+from .routing.router import Route, Router
+from .trust import policy
 
 
 def process(request: HttpRequest, inv: Invocation, router: Router) -> HttpResponse:
@@ -119,7 +122,7 @@ def run_durably(request: HttpRequest, callback: Callback, inv: Invocation, route
 
     # 2. Optional verification against CI's own record of the job or run.
     if settings.verify_jobs:
-        from .verify import verify  # only when enabled
+        from .durable.verify import verify  # only when enabled
 
         try:
             verify(callback, inv)
@@ -263,7 +266,7 @@ def hand_over(callback: Callback, inv: Invocation, origin: chain.Origin) -> Http
 
 def continue_chain(event: dict[str, Any], inv: Invocation) -> HttpResponse:
     """A continuation event: resume the job its checkpoint describes, from where it stopped."""
-    from . import actions  # the built-in job work is what continues
+    from .actions import builtin as actions  # the built-in job work is what continues
 
     pointer = chain.pointer(event, inv.settings)
     resumed = chain.load(inv, pointer)  # raises StorageError: SCF's async retry runs it again

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from . import log
 from .context import Invocation
+from .edge.http import HttpResponse
 from .errors import HttpError, NotifyError, StorageError
-from .http import HttpResponse
 
 
 def run_item(inv: Invocation, work: Callable[[], HttpResponse], *, what: str = "the callback") -> HttpResponse:

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import NotifyError
-from .settings import Credentials, Settings
+from ..errors import NotifyError
+from ..settings import Credentials, Settings
 
 SCF_HOST = "scf.tencentcloudapi.com"
 CLIENT_CONTEXT_LIMIT = 120 * 1024  # async events are capped at 128 KB

@@ -16,16 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import actions, checkpoint, idempotency, inbox, keys, log, policy
-from .context import Invocation
-from .errors import ActionSkipped, HttpError, InvalidCallback, NotifyError, StorageError
-from .models import Callback, JobCallback
-from .parse import parse_callback
-from .settings import Settings
-from .times import iso
+from .. import checkpoint, keys, log
+from ..actions import builtin as actions
+from ..context import Invocation
+from ..durable import idempotency, inbox
+from ..errors import ActionSkipped, HttpError, InvalidCallback, NotifyError, StorageError
+from ..model.models import Callback, JobCallback
+from ..model.parse import parse_callback
+from ..settings import Settings
+from ..times import iso
+from ..trust import policy
 
 if TYPE_CHECKING:  # reached through the invocation
-    from .storage import CosStorage
+    from ..adapters.cos import CosStorage
 
 
 @dataclass

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .context import Invocation
-from .kinds import JOB, MODERATION, WORKFLOW
+from ..context import Invocation
+from ..model.kinds import JOB, MODERATION, WORKFLOW
 
 if TYPE_CHECKING:  # annotations only: the models load with the first callback
-    from .models import Callback, JobCallback, ModerationCallback, WorkflowCallback
+    from ..model.models import Callback, JobCallback, ModerationCallback, WorkflowCallback
 
 ANY = "*"
 KINDS = (JOB, WORKFLOW, MODERATION)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .times import BEIJING, parse_time
+from ..times import BEIJING, parse_time
 
 # Job states from the JobsDetail tables ("Submitted, Running, Success, Failed, Pause, Cancel").
 PENDING_STATES = frozenset({"Submitted", "Running", "Pause"})

@@ -6,9 +6,10 @@ recorded on the invocation so the response and the log line say what happened.
 
 from __future__ import annotations
 
-from . import actions, log
-from .context import Invocation
-from .models import Callback, JobCallback, ModerationCallback, WorkflowCallback
+from .. import log
+from ..actions import builtin as actions
+from ..context import Invocation
+from ..model.models import Callback, JobCallback, ModerationCallback, WorkflowCallback
 from .router import Router
 
 FAILED_STATES = ("Failed", "Cancel")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .context import Invocation
-from .errors import NotFound, StorageError, VerificationFailed
-from .models import Callback, JobCallback, WorkflowCallback
+from ..context import Invocation
+from ..errors import NotFound, StorageError, VerificationFailed
+from ..model.models import Callback, JobCallback, WorkflowCallback
 
 
 def _first_record(value: Any) -> Mapping[str, Any]:

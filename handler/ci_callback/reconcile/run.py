@@ -24,21 +24,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import chain, inbox, keys, log, policy, sweep, sweepstate
-from .context import Invocation
-from .errors import ActionSkipped, InvalidCallback, InvalidSweepSpec, NotifyError, StorageError
-from .http import HttpRequest, HttpResponse
-from .models import Callback
-from .parse import parse_callback
-from .pipeline import process
-from .runner import run_item
-from .settings import Settings
-from .sweepspec import JobSource, Stream, SweepSpec, WorkflowSource, parse_spec
-from .times import BEIJING, parse_time
+from .. import keys, log
+from ..context import Invocation
+from ..continuation import chain
+from ..durable import inbox
+from ..edge.http import HttpRequest, HttpResponse
+from ..errors import ActionSkipped, InvalidCallback, InvalidSweepSpec, NotifyError, StorageError
+from ..model.models import Callback
+from ..model.parse import parse_callback
+from ..pipeline import process
+from ..runner import run_item
+from ..settings import Settings
+from ..times import BEIJING, parse_time
+from ..trust import policy
+from . import plan as sweep
+from . import state as sweepstate
+from .spec import JobSource, Stream, SweepSpec, WorkflowSource, parse_spec
 
 if TYPE_CHECKING:
-    from .router import Router
-    from .storage import CosStorage
+    from ..adapters.cos import CosStorage
+    from ..routing.router import Router
 
 # Stop starting new work when less than this remains: one record's pipeline (a few COS
 # calls, each bounded by storage.TIMEOUT_SECONDS) and the cursor write must still fit.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .errors import ActionSkipped, HttpError
-from .models import Callback, JobCallback
-from .settings import Settings
+from ..errors import ActionSkipped, HttpError
+from ..model.models import Callback, JobCallback
+from ..settings import Settings
 
 
 def allowed(settings: Settings, bucket: str | None) -> bool:

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import keys
-from .errors import StorageError
-from .models import Callback
+from .. import keys
+from ..errors import StorageError
+from ..model.models import Callback
 
 if TYPE_CHECKING:  # the adapter is handed in; durability never imports it
-    from .storage import CosStorage
+    from ..adapters.cos import CosStorage
 
 # A job claimed after this many earlier attempts that never finished is "stuck": the claim
 # still goes ahead, but the log, ``inspect`` and ``report`` say so.

@@ -11,12 +11,12 @@ from __future__ import annotations
 from hmac import compare_digest
 from typing import TYPE_CHECKING
 
-from . import log
-from .errors import HttpError
-from .settings import Settings
+from .. import log
+from ..errors import HttpError
+from ..settings import Settings
 
 if TYPE_CHECKING:  # the edge's request type, for annotations only
-    from .http import HttpRequest
+    from ..edge.http import HttpRequest
 
 TOKEN_PARAM = "token"
 TOKEN_HEADER = "x-ci-callback-token"

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from . import budget
-from .errors import REFUSED_BY_SDK, AlreadyExists, NotFound, OutOfTime, StorageError
-from .settings import Credentials, Settings
+from .. import budget
+from ..errors import REFUSED_BY_SDK, AlreadyExists, NotFound, OutOfTime, StorageError
+from ..settings import Credentials, Settings
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 5

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidSweepSpec
+from ..errors import InvalidSweepSpec
 
 MAX_MESSAGE_BYTES = 4096  # the timer argument's limit (toolkit triggers/timer.js)
 MAX_SOURCES = 32

@@ -12,7 +12,7 @@ import re
 from typing import Any
 from xml.parsers.expat import ExpatError
 
-from .errors import InvalidCallback
+from ..errors import InvalidCallback
 
 XML = "xml"
 JSON = "json"

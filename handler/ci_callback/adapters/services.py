@@ -5,11 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from .settings import Credentials, Settings
+from ..settings import Credentials, Settings
 
 if TYPE_CHECKING:  # both load on first use: a refused request imports neither
-    from .notify import Scf
-    from .storage import CosStorage
+    from .cos import CosStorage
+    from .scf import Scf
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -44,7 +44,7 @@ class Services:
     @property
     def storage(self) -> CosStorage:
         if self._storage is None:
-            from .storage import CosStorage
+            from .cos import CosStorage
 
             self._storage = CosStorage(self.settings, self.credentials, None, self.deadline)
         return self._storage
@@ -53,7 +53,7 @@ class Services:
     def scf(self) -> Scf:
         """The SCF adapter: the downstream notify and continuations."""
         if self._scf is None:
-            from .notify import Scf
+            from .scf import Scf
 
             self._scf = Scf(self.settings, self.credentials, None, self.deadline)
         return self._scf

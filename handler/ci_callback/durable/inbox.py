@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import keys
-from .models import Callback
-from .times import iso
+from .. import keys
+from ..model.models import Callback
+from ..times import iso
 
 if TYPE_CHECKING:  # the edge's request type, for annotations only
-    from .http import HttpRequest
+    from ..edge.http import HttpRequest
 
 KEPT_HEADERS = ("content-type", "x-ci-content-version")
 

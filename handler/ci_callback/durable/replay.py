@@ -13,13 +13,14 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import inbox, keys
-from .http import APIGW, HttpRequest
-from .settings import Settings
-from .times import parse_time
+from .. import keys
+from ..edge.http import APIGW, HttpRequest
+from ..settings import Settings
+from ..times import parse_time
+from . import inbox
 
 if TYPE_CHECKING:
-    from .storage import CosStorage
+    from ..adapters.cos import CosStorage
 
 REPLAY_PATH = "/replay"
 

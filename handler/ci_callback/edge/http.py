@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import jsonsafe
-from .errors import HttpError
+from .. import jsonsafe
+from ..errors import HttpError
 
 APIGW = "apigw"
 FUNCTION_URL = "function_url"

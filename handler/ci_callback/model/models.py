@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from ..times import iso
 from .kinds import JOB, MODERATION, WORKFLOW  # noqa: F401 - re-exported: models.JOB …
-from .times import iso
 
 Number = int | float
 
@@ -75,7 +75,7 @@ class ImageInfo:
 
 class JobDetails:
     """A job Tag's typed result, ``JobCallback.details``: one subclass per Tag, each in its own
-    module of ``ci_callback.results`` (the Tag registry), with its parser, its index fields and
+    module of ``ci_callback.model.results`` (the Tag registry), with its parser, its index fields and
     how it shrinks for index part documents. Pure data: no I/O."""
 
     rank: ClassVar[int] = 0  # registry order: a Tag's own view (0), then the fallbacks

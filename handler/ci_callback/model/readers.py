@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidCallback
+from ..errors import InvalidCallback
 
 
 def key(value: Any) -> str | None:

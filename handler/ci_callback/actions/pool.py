@@ -9,8 +9,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from .checkpoint import Progress
-from .errors import OutOfTime
+from ..checkpoint import Progress
+from ..errors import OutOfTime
 
 Work = Callable[[int], str]
 

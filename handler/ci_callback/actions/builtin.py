@@ -13,17 +13,14 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import budget, fanout, keys, log, policy
-from .checkpoint import Pending, Progress
-from .context import Invocation
-from .errors import ActionSkipped, NotFound, OutOfTime
-from .models import (
-    JobCallback,
-    ModerationCallback,
-    ObjectRef,
-    WorkflowCallback,
-)
-from .times import iso, parse_time
+from .. import budget, keys, log
+from ..checkpoint import Pending, Progress
+from ..context import Invocation
+from ..errors import ActionSkipped, NotFound, OutOfTime
+from ..model.models import JobCallback, ModerationCallback, ObjectRef, WorkflowCallback
+from ..times import iso, parse_time
+from ..trust import policy
+from . import pool as fanout
 
 SCHEMA = 1
 MAX_TAGS = 10
@@ -37,7 +34,7 @@ SOURCE = "ci-callback"
 PART_SIZE = 1000  # outputs per index part; a job with more has its index split in parts
 
 if TYPE_CHECKING:  # the adapter is reached through the invocation
-    from .storage import CosStorage
+    from ..adapters.cos import CosStorage
 
 
 # ---------------------------------------------------------------- helpers

@@ -16,15 +16,18 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import cmq, inbox, keys, log, policy
-from .context import Invocation
-from .errors import HttpError, RetryBatch, StorageError
-from .http import HttpRequest, HttpResponse
-from .pipeline import process
-from .runner import refused, run_item
+from .. import keys, log
+from ..context import Invocation
+from ..durable import inbox
+from ..edge.http import HttpRequest, HttpResponse
+from ..errors import HttpError, RetryBatch, StorageError
+from ..pipeline import process
+from ..runner import refused, run_item
+from ..trust import policy
+from . import records as cmq
 
 if TYPE_CHECKING:
-    from .router import Router
+    from ..routing.router import Router
 
 PATH = "/cmq"
 RESERVE_SECONDS = 3.0  # do not start a record with less left: it would be cut mid-pipeline

@@ -11,20 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from ..errors import InvalidCallback
+from ..times import parse_time
 from . import readers as r
 from .decode import decode_body
-from .errors import InvalidCallback
-from .models import (
-    Callback,
-    JobCallback,
-    ModerationCallback,
-    ObjectRef,
-    WorkflowCallback,
-    WorkflowRef,
-    WorkflowTask,
-)
+from .models import Callback, JobCallback, ModerationCallback, ObjectRef, WorkflowCallback, WorkflowRef, WorkflowTask
 from .results import details_for
-from .times import parse_time
 
 TASK_FINISH = "TaskFinish"
 WORKFLOW_FINISH = "WorkflowFinish"

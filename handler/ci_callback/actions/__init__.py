@@ -1,0 +1,1 @@
+"""The built-in follow-up actions (index documents, tags, records) and the bounded work pool."""

@@ -1,0 +1,1 @@
+"""Work that outlives one invocation: checkpoints and the chain of self-invocations."""

@@ -1,0 +1,1 @@
+"""The trigger edge: which trigger sent an event, and the HTTP request it carries."""

@@ -1,0 +1,1 @@
+"""Queue delivery: CMQ records unwrapped, and the batch run record by record."""

@@ -1,0 +1,1 @@
+"""Trust: the token check and the bucket policy."""
