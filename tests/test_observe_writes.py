@@ -188,10 +188,10 @@ def test_notify_is_recorded_in_the_done_marker_and_inspect_shows_it(cos, setting
         [call] = scf.invocations
     story = inspect_json(capsys, job)
     assert story["notify"]["ran"] is True and story["notify"]["function"] == "downstream"
-    assert story["notify"]["request_id"] == call.request_id
+    assert story["notify"]["request_id"] == call.function_request_id
     assert story["notify"]["event_id"] == call.client_context["event_id"]  # what the consumer dedupes on
     code, out, _ = cli(capsys, "inspect", job, "--bucket", BUCKET)
-    assert f"Notify: ran (downstream), event_id {call.client_context['event_id']}, request {call.request_id}" in out
+    assert f"Notify: ran (downstream), event_id {call.client_context['event_id']}, request {call.function_request_id}" in out
 
 
 def test_a_lost_delivery_record_never_fails_the_callback(cos, settings, capsys):
