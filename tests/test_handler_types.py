@@ -65,7 +65,7 @@ def check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], tu
 def test_handlers_typed_with_their_callback_class_pass(check: Callable[[str], tuple[str, int]]) -> None:
     out, status = check(GOOD)
     assert status == 0 and "error:" not in out, out
-    assert "def (callback: ci_callback.models.JobCallback" in out  # the decorator keeps the handler's type
+    assert "def (callback: ci_callback.model.models.JobCallback" in out  # the decorator keeps the handler's type
 
 
 def test_a_handler_for_another_kind_is_rejected(check: Callable[[str], tuple[str, int]]) -> None:
