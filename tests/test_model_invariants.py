@@ -252,6 +252,7 @@ class World(RuleBasedStateMachine):
 
     def invoke(self, job: str) -> dict[str, Any] | None:
         """One SCF invocation of job's callback; None when it was killed or raised."""
+        started = time.monotonic()
         try:
             out = handle(function_url_event(body_of(job), token=TOKEN), dict(CONTEXT), settings=SETTINGS,
                          router=self.router, services=self.services)  # type: ignore[arg-type]
@@ -262,6 +263,7 @@ class World(RuleBasedStateMachine):
         finally:
             self.cos.arm()
         document = answer(out)
+        assert time.monotonic() - started < CONTEXT["time_limit_in_ms"] / 1000, "answered after the deadline"
         assert out["statusCode"] < 500 or document.get("reason"), out  # a failure says why
         if document.get("status") == "duplicate" and "being processed" in str(document.get("reason")):
             assert self.live_lease(job), f"'in progress' without a live lease: {document}"
