@@ -10,7 +10,8 @@
     python bench/run.py --compare OLD.json       # add a "before" column from an earlier results.json
 
 Sections: cpu (1), coldstart (2), fanout (3), memory (4), size (5), growth (6: cost growth with
-the job's size, the worst accepted body, round trips per callback kind, fan-out width). Each is also a script
+the job's size, the worst accepted body, round trips per callback kind, fan-out width), sweepscale (7: the reconcile sweep's requests per job
+per day at 10k, 100k and 1M jobs a day, before and after its state). Each is also a script
 of its own (``python bench/cpu.py`` …). Benchmarks report; they never fail the run on a
 missed target (the exit code is 0 unless a section crashes).
 """
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import png  # noqa: E402
 
-SECTIONS = ["cpu", "coldstart", "fanout", "memory", "size", "growth"]
+SECTIONS = ["cpu", "coldstart", "fanout", "memory", "size", "growth", "sweepscale"]
 
 
 def _charts(results: dict[str, dict[str, Any]], out: Path) -> list[str]:
