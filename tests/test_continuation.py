@@ -262,6 +262,26 @@ def test_a_sweep_that_runs_out_of_time_continues_at_once(cos, settings, fake_ci,
     assert steps > 1 and result["status"] == "complete" and processed == finals
 
 
+def test_under_a_3_s_timeout_a_timer_tick_makes_no_self_invocation(cos, settings, fake_ci, chain, capsys):
+    """Issue 17: the sweep's reserve does not fit a 3 s limit, so a tick lists nothing; it keeps
+    its cursor and says why, and invokes nothing (else every tick starts an endless no-op chain)."""
+    from test_reconcile import CONTEXT, seed_ci, timer
+
+    swept = settings.replace(ci_endpoint=fake_ci.url)
+    seed_ci(cos, fake_ci)
+    short = dict(CONTEXT, function_name="ci-callback", namespace="default", time_limit_in_ms=3000)
+    for tick in range(3):
+        result = handle(timer(), dict(short, request_id=f"tick-{tick}"), settings=swept)
+        assert result["status"] == "partial" and result["pages"] == 0 and result["processed"] == 0
+        assert result["stalled"] == "the timeout leaves no time after the reserve"
+    assert chain == []
+    assert "sweep made no progress; not continued" in capsys.readouterr().out
+    from test_reconcile import snapshot
+
+    documents = [json.loads(body) for key, (body, _) in snapshot(cos).items() if key.startswith("ci-index/sweeps/")]
+    assert len(documents) == 3 and all(d["continuation"] is None and d["stalled"] for d in documents)
+
+
 def test_the_sweeps_inbox_redrive_picks_up_a_lost_continuation(cos, settings, fake_ci, chain, capsys):
     from test_reconcile import CONTEXT, SPEC, timer
 
