@@ -291,6 +291,25 @@ def test_a_job_the_sweeps_listing_finishes_loses_its_broken_chains_checkpoint(co
     assert marker_keys(cos) == ["done.json", "lease-1.json", "lease-2.json"]
 
 
+def test_a_job_step_that_finishes_no_task_does_not_invoke_itself(cos, settings, chain, capsys):
+    """Issue 17: a continuation whose time runs out before its first task says why and chains no
+    further (SCF's retry of the failed continuation, or the sweep's re-drive, resumes it)."""
+    from ci_callback.errors import ContinuationFailed
+
+    job_id = "jchain00000000000000000000000000b"
+    event = seed_job(cos, 300, job_id)
+    cos.inject(Fault(delay=0.01), times=None)
+    status, _ = invoke(event, settings, context(1200))
+    assert status == 202 and len(chain) == 1
+    continuation = chain.pop(0)
+    cos.inject(Fault(delay=0.3), times=None)  # slower than the whole step's budget
+    with pytest.raises(ContinuationFailed, match="no progress: the timeout leaves no time after the reserve"):
+        handle(continuation, context(300, 2), settings=settings)
+    cos.clear_faults()
+    assert chain == [] and "checkpoint.json" in marker_keys(cos)
+    assert "job step made no progress; not continued" in capsys.readouterr().out
+
+
 def test_under_a_3_s_timeout_a_timer_tick_makes_no_self_invocation(cos, settings, fake_ci, chain, capsys):
     """Issue 17: the sweep's reserve does not fit a 3 s limit, so a tick lists nothing; it keeps
     its cursor and says why, and invokes nothing (else every tick starts an endless no-op chain)."""

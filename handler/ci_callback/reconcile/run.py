@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .. import keys, log
+from .. import budget, keys, log
 from ..context import Invocation
 from ..continuation import chain
 from ..durable import inbox
@@ -52,7 +52,6 @@ CLOSING_SECONDS = 1.0  # kept back from each item's deadline for the sweep's own
 SWEEP = "sweep"  # continuation pointers {"for": "sweep", "message": <the spec>}
 PATH = "/reconcile"
 JSON_HEADERS = {"content-type": "application/json"}
-NO_TIME = "the timeout leaves no time after the reserve"
 Identity = tuple[str, str, str]
 
 
@@ -139,7 +138,7 @@ def _stopped(run: _Run, cursor: sweep.Cursor, position: tuple[str, int, str | No
     # Out of time before any page or archive: chaining would start this same empty invocation
     # again, endlessly (check-deploy refuses such a timer); the next tick resumes instead.
     if run.summary.pages == 0 and cursor.position() == position:
-        run.summary.stalled = NO_TIME
+        run.summary.stalled = budget.NO_TIME
     return run.summary, cursor
 
 
