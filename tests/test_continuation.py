@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -20,7 +21,7 @@ from ci_callback.errors import NotifyError
 from ci_callback_dev import bigjob
 from ci_callback_dev.localcos import Fault
 from ci_callback_dev.localscf import capture_invokes, release_invokes
-from conftest import BUCKET, apigw_event, invoke
+from conftest import BUCKET, REGION, apigw_event, invoke
 
 MARKERS = "ci-markers/job/"
 
@@ -260,6 +261,73 @@ def test_a_sweep_that_runs_out_of_time_continues_at_once(cos, settings, fake_ci,
         result = handle(event, dict(sweep_context, request_id=f"sweep-{steps}"), settings=swept)
         processed += result["processed"]
     assert steps > 1 and result["status"] == "complete" and processed == finals
+
+
+def test_a_job_the_sweeps_listing_finishes_loses_its_broken_chains_checkpoint(cos, settings, fake_ci, chain):
+    """Issue 17: the listing rebuilds the callback from CI's record (another body, so the old
+    checkpoint is not resumed); finishing the job by that path still removes the checkpoint."""
+    from fake_ci import QUEUE
+    from test_reconcile import CONTEXT, NOW, timer
+
+    job_id = "jchain00000000000000000000000000a"
+    event = seed_job(cos, 300, job_id)
+    cos.inject(Fault(delay=0.01), times=None)
+    status, _ = invoke(event, settings, context(1200))
+    cos.clear_faults()
+    assert status == 202 and "checkpoint.json" in marker_keys(cos)
+    chain.clear()  # the continuation is lost
+    lease_key = f"{MARKERS}{job_id}/Success/lease-1.json"
+    cos.client().put_object(Bucket=BUCKET, Key=lease_key, Body=json.dumps(  # … and its lease has expired
+        {"status": "in-progress", "nonce": "gone", "expires_at": time.time() - 1}).encode())
+    fake_ci.add_job(job_id, "Segment", "Success", BUCKET, "videos/long-show.mp4",
+                    outputs=[(BUCKET, REGION, key) for key in bigjob.output_keys(300)],
+                    created=NOW - timedelta(minutes=20))
+    spec = {"reconcile": {"settle_minutes": 0, "inbox": False, "sources": [
+        {"bucket": BUCKET, "region": REGION, "queue": QUEUE, "tags": ["Segment"]}]}}
+    swept = settings.replace(ci_endpoint=fake_ci.url)
+    result = handle(timer(spec), dict(CONTEXT, function_name="ci-callback"), settings=swept)
+    assert (result["status"], result["processed"]) == ("complete", 1), result
+    assert tagged(cos, 300) == 300
+    assert marker_keys(cos) == ["done.json", "lease-1.json", "lease-2.json"]
+
+
+def test_a_job_step_that_finishes_no_task_does_not_invoke_itself(cos, settings, chain, capsys):
+    """Issue 17: a continuation whose time runs out before its first task says why and chains no
+    further (SCF's retry of the failed continuation, or the sweep's re-drive, resumes it)."""
+    from ci_callback.errors import ContinuationFailed
+
+    job_id = "jchain00000000000000000000000000b"
+    event = seed_job(cos, 300, job_id)
+    cos.inject(Fault(delay=0.01), times=None)
+    status, _ = invoke(event, settings, context(1200))
+    assert status == 202 and len(chain) == 1
+    continuation = chain.pop(0)
+    cos.inject(Fault(delay=0.3), times=None)  # slower than the whole step's budget
+    with pytest.raises(ContinuationFailed, match="no progress: the timeout leaves no time after the reserve"):
+        handle(continuation, context(300, 2), settings=settings)
+    cos.clear_faults()
+    assert chain == [] and "checkpoint.json" in marker_keys(cos)
+    assert "job step made no progress; not continued" in capsys.readouterr().out
+
+
+def test_under_a_3_s_timeout_a_timer_tick_makes_no_self_invocation(cos, settings, fake_ci, chain, capsys):
+    """Issue 17: the sweep's reserve does not fit a 3 s limit, so a tick lists nothing; it keeps
+    its cursor and says why, and invokes nothing (else every tick starts an endless no-op chain)."""
+    from test_reconcile import CONTEXT, seed_ci, timer
+
+    swept = settings.replace(ci_endpoint=fake_ci.url)
+    seed_ci(cos, fake_ci)
+    short = dict(CONTEXT, function_name="ci-callback", namespace="default", time_limit_in_ms=3000)
+    for tick in range(3):
+        result = handle(timer(), dict(short, request_id=f"tick-{tick}"), settings=swept)
+        assert result["status"] == "partial" and result["pages"] == 0 and result["processed"] == 0
+        assert result["stalled"] == "the timeout leaves no time after the reserve"
+    assert chain == []
+    assert "sweep made no progress; not continued" in capsys.readouterr().out
+    from test_reconcile import snapshot
+
+    documents = [json.loads(body) for key, (body, _) in snapshot(cos).items() if key.startswith("ci-index/sweeps/")]
+    assert len(documents) == 3 and all(d["continuation"] is None and d["stalled"] for d in documents)
 
 
 def test_the_sweeps_inbox_redrive_picks_up_a_lost_continuation(cos, settings, fake_ci, chain, capsys):

@@ -650,6 +650,35 @@ def test_an_open_timer_needs_a_sweep_spec() -> None:
 
 
 @needs_node
+@pytest.mark.parametrize(("timeout", "refused"), [(3, True), (6, True), (7, False), (20, False)])
+def test_an_open_timer_whose_timeout_cannot_fit_the_sweep_reserve_is_refused(repo: Path, timeout: int,
+                                                                            refused: bool) -> None:
+    # Under it the sweep lists nothing and, as it makes no progress, does not chain: every tick a no-op.
+    _inputs("timeout", timeout)(repo)
+    problems = _problems(repo, CI_CALLBACK_RECONCILE_ENABLE="true", CI_CALLBACK_RECONCILE_SPEC='{"reconcile":{}}')
+    found = [p for p in problems if "leaves the sweep no time after its 6 s reserve" in p]
+    assert len(found) == int(refused), problems
+    assert not [p for p in _problems(repo) if "reserve" in p]  # a closed timer never runs
+
+
+def test_the_sweep_reserve_check_needs_no_node() -> None:
+    # The resolved shape the toolkit hands over: requests.function.Timeout and the timer's request.
+    def problems(timeout: int, enable: str) -> list[str]:
+        timer = {"type": "timer", "request": {"TriggerName": "ci-callback-reconcile", "Enable": enable,
+                                              "CustomArgument": '{"reconcile":{}}'}}
+        instance = {"requests": {"function": {"Timeout": timeout}, "triggers": [timer]}}
+        found: list[str] = []
+        deploycheck._check_trigger_switches(instance, [timer], found)
+        return found
+
+    assert problems(3, "OPEN") == ["serverless.yml: events: timer ci-callback-reconcile: on, but the function "
+                                   "timeout of 3 s leaves the sweep no time after its 6 s reserve; "
+                                   "set timeout above 6.5 s"]
+    assert problems(7, "OPEN") == problems(3, "CLOSE") == []
+    assert deploycheck.sweep_time_problem("20") is None  # the Timeout range check reports that
+
+
+@needs_node
 def test_a_cmq_topic_without_its_trigger_is_not_silently_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI_CALLBACK_CMQ_TOPIC", "ci-callback-jobs")
     assert any("no cmq trigger" in p for p in _problems(ROOT))

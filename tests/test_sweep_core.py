@@ -90,6 +90,20 @@ def test_a_listed_run_is_the_workflow_callback_ci_would_have_sent():
     assert (again.input.bucket, again.input.region) == ("other-1250000000", "ap-beijing")
 
 
+def test_a_runs_detail_names_its_workflow_by_name_and_its_object_by_key():
+    """Issue 17: a run's name may come only as <Name>; an older sample gives Object as a full URL."""
+    named = sweep.items(corpus("DescribeWorkflowExecution-xml-1.xml"), "WorkflowExecution")[0]
+    assert "WorkflowName" not in named
+    callback = parse_callback(sweep.run_body(named, "examplebucket-1250000000", "ap-guangzhou"))
+    assert isinstance(callback, WorkflowCallback) and callback.workflow_name == "workflow-1"
+    older = sweep.items(corpus("DescribeWorkflowExecution-xml-2.xml"), "WorkflowExecution")[0]
+    assert older["Object"].startswith("https://")
+    callback = parse_callback(sweep.run_body(older, "examplebucket-1250000000", "ap-beijing"))
+    assert isinstance(callback, WorkflowCallback)
+    assert (callback.input.bucket, callback.input.key) == ("examplebucket-1250000000", "mars_white_test.mp4")
+    assert callback.workflow_name is None  # <WorkflowName></WorkflowName>, and no <Name>
+
+
 def test_the_cursor_round_trips_and_refuses_what_it_did_not_write():
     cursor = sweep.Cursor("abc", T0.timestamp(), stream=2, token="225508")
     document = json.loads(json.dumps(cursor.to_json()))

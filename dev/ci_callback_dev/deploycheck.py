@@ -361,11 +361,32 @@ def _check_trigger_switches(instance: Mapping[str, Any], triggers: list[Mapping[
                 and "CI_CALLBACK_RECONCILE_SPEC" not in env):
             problems.append(f"{where}: timer {req.get('TriggerName')}: on, but no sweep spec; "
                             "set CI_CALLBACK_RECONCILE_SPEC")
+        if trigger.get("type") == "timer" and req.get("Enable") == "OPEN":
+            problem = sweep_time_problem(request.get("Timeout"))
+            if problem:
+                problems.append(f"{where}: timer {req.get('TriggerName')}: {problem}")
     wanted_cmq = "CI_CALLBACK_CMQ_TOPIC" in set(instance.get("envFileKeys") or []) or bool(
         os.environ.get("CI_CALLBACK_CMQ_TOPIC", "").strip())
     if wanted_cmq and "cmq" not in kinds:
         problems.append(f"{where}: CI_CALLBACK_CMQ_TOPIC is set but serverless.yml has no cmq trigger; "
                         "uncomment its block")
+
+
+def sweep_time_problem(timeout: Any) -> str | None:
+    """Why a sweep under a function timeout of TIMEOUT seconds could list nothing, or None.
+
+    Each invocation answers by its deadline (budget.deadline_of) and starts nothing within the
+    sweep's reserve of it; with no time between, every tick is a no-op (it does not chain)."""
+    from ci_callback.budget import MARGIN_S, deadline_of
+    from ci_callback.reconcile.run import RESERVE_SECONDS
+
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        return None  # the Timeout range check reports it
+    usable = deadline_of({"time_limit_in_ms": timeout * 1000}, 0.0) or 0.0
+    if usable > RESERVE_SECONDS:
+        return None
+    return (f"on, but the function timeout of {timeout} s leaves the sweep no time after its "
+            f"{RESERVE_SECONDS:g} s reserve; set timeout above {RESERVE_SECONDS + MARGIN_S:g} s")
 
 
 def _check_layer(function: Mapping[str, Any], layer: Mapping[str, Any], problems: list[str]) -> None:

@@ -18,6 +18,7 @@ MARGIN_S = 0.5
 RESERVE_FLOOR_S = 0.3  # the SCF Invoke and the answer, on top of the COS round trips
 RESERVE_SHARE = 0.4  # never more than this share of the limit (tiny limits still do some work)
 DEFAULT_RTT_S = 0.05  # before any request was timed
+NO_TIME = "the timeout leaves no time after the reserve"  # why a step that did nothing does not chain
 
 
 def deadline_of(context: Any, started: float) -> float | None:

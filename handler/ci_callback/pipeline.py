@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
 
-from . import keys, log
+from . import budget, keys, log
 from .context import Invocation
 from .continuation import chain
 from .durable import idempotency, inbox
@@ -251,6 +251,13 @@ def hand_over(callback: Callback, inv: Invocation, origin: chain.Origin) -> Http
     """
     pending = inv.pending
     assert pending is not None
+    if pending.progress.done == int((inv.resume or {}).get("done") or 0):
+        # Nothing finished here: a continuation would fare no better, endlessly. The lease goes
+        # back (a continuation's expires) and a retry, or the sweep's inbox re-drive, resumes.
+        log.warn("job step made no progress; not continued", reason=budget.NO_TIME, step=inv.step,
+                 **describe(callback))
+        _give_back(inv, origin)
+        return respond(503, "retry", callback, reason=f"no progress: {budget.NO_TIME}")
     try:
         request_id = chain.save_and_invoke(callback, inv, origin, pending)
     except (StorageError, NotifyError) as exc:

@@ -142,6 +142,22 @@ def our_tags(inv: Invocation, callback: JobCallback) -> dict[str, str]:
 # ---------------------------------------------------------------- documents
 
 
+# What CI's list and query APIs do not return (the JobsDetail and WorkflowExecution tables of
+# DescribeMediaJobs and DescribeWorkflowExecution have no CosHeaders, a job's no Workflow node):
+# in a document the sweep rebuilt from them, an empty one means "not known", not "none".
+LISTING_UNKNOWN: dict[str, tuple[str, ...]] = {"job": ("cos_headers", "workflow"), "workflow": ("cos_headers",)}
+LISTING_SOURCE = "reconcile"  # the sweep's listing path (an inbox replay is the real callback)
+
+
+def mark_unknown(document: dict[str, Any], kind: str, source: str | None) -> dict[str, Any]:
+    """Name, under ``unknown``, the empty fields of DOCUMENT the listing could not have filled."""
+    if source == LISTING_SOURCE:
+        unknown = [name for name in LISTING_UNKNOWN.get(kind, ()) if name in document and not document[name]]
+        if unknown:
+            document["unknown"] = unknown
+    return document
+
+
 def job_document(callback: JobCallback, part_keys: list[str] | None = None) -> dict[str, Any]:
     """The job's index document. With PART_KEYS (a job of more than PART_SIZE outputs) the
     output lists move to the part documents and this one says where they are."""
@@ -222,7 +238,8 @@ class JobWork:
             return tag_one(inv, self.callback.outputs[index - self.index_tasks], self.ours, storage)
         assert self.index_bucket is not None  # index tasks exist only with a bucket
         if index == 0:
-            storage.put_json(self.index_bucket, self.key, job_document(self.callback, self.part_keys))
+            document = mark_unknown(job_document(self.callback, self.part_keys), self.callback.kind, inv.source)
+            storage.put_json(self.index_bucket, self.key, document)
             details = {"parts": len(self.part_keys)} if self.part_keys else {}
             inv.record("index", bucket=self.index_bucket, key=self.key, **details)
         else:
@@ -253,7 +270,8 @@ def record_failure(callback: JobCallback, inv: Invocation) -> None:
     if bucket is None:
         return
     key = keys.failure_key(inv.settings.index_prefix, callback.job_id)
-    write_document(inv, "failure-record", bucket, key, failure_document(callback))
+    write_document(inv, "failure-record", bucket, key,
+                   mark_unknown(failure_document(callback), callback.kind, inv.source))
 
 
 def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
@@ -263,7 +281,7 @@ def record_run(callback: WorkflowCallback, inv: Invocation) -> None:
         return
     prefix = inv.settings.index_prefix
     manifest_key = keys.run_manifest_key(prefix, callback.input.bucket, callback.input.key, callback.run_id)
-    document = {"schema": SCHEMA, **callback.to_dict()}
+    document = mark_unknown({"schema": SCHEMA, **callback.to_dict()}, callback.kind, inv.source)
     pointer_key = keys.latest_run_key(prefix, callback.input.bucket, callback.input.key)
     # The manifest write and the pointer read do not depend on each other: one round trip.
     reading = inv.services.pool.submit(inv.services.storage.get_json, bucket, pointer_key)

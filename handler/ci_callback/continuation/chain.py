@@ -141,11 +141,17 @@ def save_and_invoke(callback: Callback, inv: Invocation, origin: Origin, pending
 
 
 def forget(inv: Invocation, origin: Origin) -> None:
-    """The chain is done (the done marker is written): its checkpoint goes, best effort."""
-    if origin.checkpoint is None or origin.bucket is None or origin.lease is None:
+    """The job is done (the done marker is written): its checkpoint goes, best effort.
+
+    Also when this invocation did not resume one: a claim past lease-1 follows an earlier
+    attempt, whose chain may have left a checkpoint of another body (the sweep rebuilds the
+    callback from CI's listing) or one unread. One DELETE, on that path only; none on lease-1,
+    as a checkpoint is only ever beside a lease a later claim supersedes (idempotency.release)."""
+    lease = origin.lease
+    if origin.bucket is None or lease is None or (origin.checkpoint is None and lease.number <= 1):
         return
     try:
-        inv.services.storage.delete(origin.bucket, keys.checkpoint_key(origin.lease.base))
+        inv.services.storage.delete(origin.bucket, keys.checkpoint_key(lease.base))
     except StorageError as exc:  # a stale checkpoint is ignored: the done marker answers first
         log.warn("checkpoint not deleted", error=str(exc))
 

@@ -178,16 +178,19 @@ def _workflow(root: Mapping[str, Any], event: str | None) -> WorkflowCallback:
     run_id = r.text(execution.get("RunId"))
     if not run_id:
         raise InvalidCallback("workflow callback has no RunId")
+    # A run's detail (the sweep's source) may name the workflow only as <Name> (doc sample of
+    # DescribeWorkflowExecution) and, in an older sample, give Object as the object's full URL.
+    url_bucket, url_region, url_key = _from_url(r.text(execution.get("Object")))
     return WorkflowCallback(
         event=event or WORKFLOW_FINISH,
         run_id=run_id,
         workflow_id=r.text(execution.get("WorkflowId")),
-        workflow_name=r.text(execution.get("WorkflowName")),
+        workflow_name=r.text(execution.get("WorkflowName")) or r.text(execution.get("Name")),
         state=r.text(execution.get("State")),
         input=ObjectRef(
-            bucket=r.text(execution.get("BucketId")) or r.text(execution.get("Bucket")),
-            region=r.text(execution.get("Region")),
-            key=r.key(execution.get("Object")),
+            bucket=r.text(execution.get("BucketId")) or r.text(execution.get("Bucket")) or url_bucket,
+            region=r.text(execution.get("Region")) or url_region,
+            key=url_key or r.key(execution.get("Object")),
         ),
         tasks=tuple(_task(t) for t in r.items(execution.get("Tasks")) if isinstance(t, dict)),
         cos_headers=r.cos_headers(execution.get("CosHeaders")),

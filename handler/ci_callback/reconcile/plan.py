@@ -199,6 +199,10 @@ class Cursor:
     def window(self, lookback: int, pad: int, settle: int) -> Window:
         return Window(self.started_at, lookback, pad, settle)
 
+    def position(self) -> tuple[str, int, str | None, int, str]:
+        """Where the run is; unchanged over an invocation that listed no page means no progress."""
+        return self.phase, self.stream, self.token, self.bucket, self.marker
+
 
 @dataclass
 class Summary:
@@ -217,6 +221,7 @@ class Summary:
     list_errors: int = 0  # listings CI refused or failed (logged; the next sweep lists again)
     complete: bool = False
     reasons: dict[str, int] = field(default_factory=dict)  # why records were skipped
+    stalled: str | None = None  # why this invocation moved nothing on (and so did not chain)
 
     def skip(self, why: str) -> None:
         self.skipped += 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .. import keys, log
+from .. import budget, keys, log
 from ..context import Invocation
 from ..continuation import chain
 from ..durable import inbox
@@ -112,6 +112,7 @@ def run_sweep(spec: SweepSpec, cursor: sweep.Cursor | None, inv: Invocation, rou
     else:
         cursor.invocations += 1
     run = _Run(spec, inv, router, cursor.window(spec.lookback_minutes, spec.pad_minutes, spec.settle_minutes))
+    position = cursor.position()
     if not inv.settings.enabled("dedupe"):
         # Without markers nothing tells a processed job from a lost one.
         log.error("reconcile sweep needs the dedupe action (CI_CALLBACK_ACTIONS); nothing swept")
@@ -120,16 +121,25 @@ def run_sweep(spec: SweepSpec, cursor: sweep.Cursor | None, inv: Invocation, rou
     streams = spec.streams
     while cursor.phase == sweep.LIST and cursor.stream < len(streams):
         if _list_stream(run, streams[cursor.stream], cursor):
-            return run.summary, cursor
+            return _stopped(run, cursor, position)
         cursor.stream, cursor.token = cursor.stream + 1, None
     cursor.phase = sweep.INBOX
     buckets = inbox_buckets(inv.settings, spec) if spec.inbox else ()
     while cursor.bucket < len(buckets):
         if _redrive(run, buckets[cursor.bucket], cursor):
-            return run.summary, cursor
+            return _stopped(run, cursor, position)
         cursor.bucket, cursor.marker = cursor.bucket + 1, ""
     run.summary.complete = True
     return run.summary, None
+
+
+def _stopped(run: _Run, cursor: sweep.Cursor, position: tuple[str, int, str | None, int, str],
+             ) -> tuple[sweep.Summary, sweep.Cursor]:
+    # Out of time before any page or archive: chaining would start this same empty invocation
+    # again, endlessly (check-deploy refuses such a timer); the next tick resumes instead.
+    if run.summary.pages == 0 and cursor.position() == position:
+        run.summary.stalled = budget.NO_TIME
+    return run.summary, cursor
 
 
 def sweep_home(settings: Settings, spec: SweepSpec) -> str:
@@ -459,7 +469,10 @@ def handle_timer(event: Mapping[str, Any], inv: Invocation, router: Router) -> d
     try:
         if cursor is not None:
             storage.put_json(home, cursor_key, cursor.to_json())
-            continued = _continue(inv, str(message))
+            if summary.stalled is None:  # a chain only with progress: else the next tick resumes
+                continued = _continue(inv, str(message))
+            else:
+                log.warn("sweep made no progress; not continued", reason=summary.stalled, spec=spec.digest)
         elif saved is not None:
             storage.delete(home, cursor_key)
         document = {"schema": 1, "spec": spec.digest, "request_id": inv.request_id, "started_at": started.isoformat(),
