@@ -50,6 +50,19 @@ BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"
 
 
+@pytest.fixture
+def logs_at_info():
+    """Log lines go to stdout at INFO for the test (the CLI or the demo may have pointed them at a
+    captured stream that closes with the test), and are put back after it."""
+    from ci_callback import log
+
+    log.set_stream(None)
+    log.set_level("INFO")
+    yield
+    log.set_stream(None)
+    log.set_level("INFO")
+
+
 @pytest.fixture(autouse=True)
 def _role_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """SCF injects the role's temporary keys; tests use fixed fake ones."""

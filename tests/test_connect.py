@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_callback import log
 from ci_callback_dev.cli import main
 from ci_callback_dev.connect import MAX_URL_CHARS, base_of, intranet, shown, url_problem
 from conftest import BUCKET, REGION
@@ -39,11 +38,7 @@ def ci(fake_ci, monkeypatch):
     return fake_ci
 
 
-@pytest.fixture(autouse=True)
-def _log_stream():
-    """main() sends log lines to the captured stderr; it is closed after the test."""
-    yield
-    log.set_stream(None)
+pytestmark = pytest.mark.usefixtures("logs_at_info")  # conftest: logs to stdout at INFO
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:

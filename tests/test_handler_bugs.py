@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ci_callback import log
 from ci_callback.adapters.services import Services
 from ci_callback.app import handle, replay
 from ci_callback.errors import RetryBatch
@@ -26,12 +25,7 @@ JOBS = [f"j{i:031x}c" for i in range(3)]
 BAD = JOBS[1]
 
 
-@pytest.fixture(autouse=True)
-def _logs():
-    log.set_stream(None)
-    log.set_level("INFO")
-    yield
-    log.set_stream(None)
+pytestmark = pytest.mark.usefixtures("logs_at_info")  # conftest: logs to stdout at INFO
 
 
 def buggy_router() -> Router:

@@ -11,7 +11,6 @@ import json
 
 import pytest
 
-from ci_callback import log
 from ci_callback.app import handle
 from ci_callback.errors import RetryBatch
 from ci_callback_dev.localcos import Fault
@@ -24,12 +23,7 @@ XML_JOB = "j1a2b3c4d5e6f11ee9f0a525400000031"
 JSON_JOB = "j1a2b3c4d5e6f11ee9f0a525400000032"
 
 
-@pytest.fixture(autouse=True)
-def _logs():
-    log.set_stream(None)
-    log.set_level("INFO")
-    yield
-    log.set_stream(None)
+pytestmark = pytest.mark.usefixtures("logs_at_info")  # conftest: logs to stdout at INFO
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ci_callback import keys, log
+from ci_callback import keys
 from ci_callback import settings as settings_module
 from ci_callback.app import handle, main_handler
 from ci_callback.reconcile import run as reconcile
@@ -40,12 +40,7 @@ SPEC = {"reconcile": {"lookback_minutes": 180, "settle_minutes": 0, "inbox_age_m
 CONTEXT = {"request_id": "sweep-1", "time_limit_in_ms": 60000}
 
 
-@pytest.fixture(autouse=True)
-def _logs():
-    log.set_stream(None)
-    log.set_level("INFO")
-    yield
-    log.set_stream(None)  # the CLI points it at a captured stderr that closes with the test
+pytestmark = pytest.mark.usefixtures("logs_at_info")  # conftest: logs to stdout at INFO
 
 
 @pytest.fixture

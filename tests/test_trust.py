@@ -67,14 +67,7 @@ def index_key(job_id: str = JOB_ID) -> str:
 # ---------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def _logs_to_stdout():
-    """Every test reads the log from stdout at INFO (the demo may have redirected it)."""
-    log.set_stream(None)
-    log.set_level("INFO")
-    yield
-    log.set_stream(None)
-    log.set_level("INFO")
+pytestmark = pytest.mark.usefixtures("logs_at_info")  # conftest: logs to stdout at INFO
 
 
 @pytest.fixture(autouse=True)
