@@ -4,27 +4,18 @@ with the connect line that fixes it, and passes once `connect --apply` wired it.
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ci_callback import log
 from ci_callback.settings import Settings, reset_settings
 from ci_callback_dev.cli import main
 from ci_callback_dev.doctor import check_url, doctor
 from ci_callback_dev.localdemo import make_http_server
 from conftest import BUCKET, REGION
 from fake_ci import PIC_QUEUE, QUEUE, WORKFLOW
-
-TOKEN = "Zr0m6sQe1kHq9yVb2Tn8Aw"
-SPEC = json.dumps({"reconcile": {"sources": [
-    {"bucket": BUCKET, "region": REGION, "queue": QUEUE, "tags": ["Transcode"]},
-    {"bucket": BUCKET, "region": REGION, "pic_queue": PIC_QUEUE},
-    {"bucket": BUCKET, "region": REGION, "workflow": WORKFLOW}]}})
-ELSEWHERE = {"State": "On", "Type": "Url", "Url": "https://old.example.com/cb", "Event": "TaskFinish",
-             "ResultFormat": "XML"}
+from test_connect import ELSEWHERE, SPEC, TOKEN  # the same wiring connect sets up
 
 
 @pytest.fixture
@@ -47,11 +38,7 @@ def stack(cos, fake_ci, monkeypatch):
     reset_settings()
 
 
-@pytest.fixture(autouse=True)
-def _log_stream():
-    """main() sends log lines to the captured stderr; it is closed after the test."""
-    yield
-    log.set_stream(None)
+pytestmark = pytest.mark.usefixtures("logs_at_info")  # conftest: logs to stdout at INFO
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:
