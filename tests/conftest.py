@@ -64,6 +64,15 @@ def logs_at_info():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_latency_meter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a fresh container: COS latencies seen by an earlier test (its injected delays)
+    must not make this one's deadline checks refuse to start work."""
+    from ci_callback import budget
+
+    monkeypatch.setattr(budget, "METER", budget.Meter())
+
+
+@pytest.fixture(autouse=True)
 def _role_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """SCF injects the role's temporary keys; tests use fixed fake ones."""
     monkeypatch.setenv("TENCENTCLOUD_SECRETID", "AKIDlocaltest")
